@@ -1,0 +1,214 @@
+// app.go holds the portico app: the frontend's live runtime (Ziti context,
+// sync client, mapping table), kept across config reloads.
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/openziti/sdk-golang/ziti"
+	"go.uber.org/zap"
+
+	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/syncclient"
+	"github.com/porticoproxy/portico/internal/zitiident"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the portico app. It owns the frontend's mapping table, its Ziti
+// context and its subscription to the controllers. The runtime lives in a
+// usage pool keyed by the app's config, so a config reload neither drops the
+// subscription nor empties the table.
+type App struct {
+	// Controllers are the gRPC addresses of the Portico controllers.
+	Controllers []string `json:"controllers,omitempty"`
+	// Frontend is this frontend's token.
+	Frontend string `json:"frontend,omitempty"`
+	// Secret is this frontend's secret.
+	Secret string `json:"secret,omitempty"`
+	// Identity is the path of the frontend's enrolled Ziti identity file.
+	Identity string `json:"identity,omitempty"`
+	// ResyncInterval is how often the journal is pulled to repair missed
+	// changes. Default: 30s.
+	ResyncInterval caddy.Duration `json:"resync_interval,omitempty"`
+	// CacheDir holds the last known mapping table. Default: the "portico"
+	// folder in Caddy's data directory.
+	CacheDir string `json:"cache_dir,omitempty"`
+
+	rt     *runtime
+	key    string
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "portico",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// runtimes holds one runtime per distinct app config.
+var runtimes = caddy.NewUsagePool()
+
+// Provision resolves placeholders and takes a reference to the runtime. It
+// does no network I/O, so `caddy validate` stays offline.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	for i, c := range a.Controllers {
+		a.Controllers[i] = repl.ReplaceAll(c, "")
+	}
+	a.Frontend = repl.ReplaceAll(a.Frontend, "")
+	a.Secret = repl.ReplaceAll(a.Secret, "")
+	a.Identity = repl.ReplaceAll(a.Identity, "")
+	a.CacheDir = repl.ReplaceAll(a.CacheDir, "")
+	if a.CacheDir == "" {
+		a.CacheDir = filepath.Join(caddy.AppDataDir(), "portico")
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	key, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("keying portico runtime: %w", err)
+	}
+	a.key = string(key)
+	val, _, err := runtimes.LoadOrNew(a.key, func() (caddy.Destructor, error) {
+		return newRuntime(a, a.logger)
+	})
+	if err != nil {
+		return err
+	}
+	a.rt = val.(*runtime)
+	return nil
+}
+
+// Validate checks the config.
+func (a *App) Validate() error {
+	var errs []error
+	if len(a.Controllers) == 0 {
+		errs = append(errs, errors.New("at least one controller address is required"))
+	}
+	for _, c := range a.Controllers {
+		if _, _, err := net.SplitHostPort(c); err != nil {
+			errs = append(errs, fmt.Errorf("controller address %q: want host:port", c))
+		}
+	}
+	if a.Frontend == "" || a.Secret == "" {
+		errs = append(errs, errors.New("frontend token and secret are required"))
+	}
+	if a.Identity == "" {
+		errs = append(errs, errors.New("the frontend's ziti identity file is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("portico app: %w", err)
+	}
+	return nil
+}
+
+// Start connects: it loads the Ziti identity and starts following the
+// controllers. A runtime already started by a previous config stays as it is.
+func (a *App) Start() error { return a.rt.start() }
+
+// Stop does nothing: the runtime outlives a reload and stops in Cleanup when
+// no config uses it any more.
+func (a *App) Stop() error { return nil }
+
+// Cleanup drops this config's reference to the runtime.
+func (a *App) Cleanup() error {
+	if a.key == "" {
+		return nil
+	}
+	_, err := runtimes.Delete(a.key)
+	return err
+}
+
+// runtime is the live state shared by every config that names the same
+// frontend the same way.
+type runtime struct {
+	frontend string
+	identity string
+	table    *mapping.Table
+	logger   *zap.Logger
+	client   *syncclient.Client
+
+	startOnce sync.Once
+	startErr  error
+	zctx      ziti.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
+	table := mapping.NewTable()
+	client, err := syncclient.New(syncclient.Config{
+		Controllers:    a.Controllers,
+		Frontend:       a.Frontend,
+		Secret:         a.Secret,
+		ResyncInterval: time.Duration(a.ResyncInterval),
+		CacheFile:      filepath.Join(a.CacheDir, a.Frontend+".json"),
+	}, table, logger.Named("sync"))
+	if err != nil {
+		return nil, fmt.Errorf("portico app: %w", err)
+	}
+	return &runtime{frontend: a.Frontend, identity: a.Identity, table: table, logger: logger, client: client, done: make(chan struct{})}, nil
+}
+
+func (rt *runtime) start() error {
+	rt.startOnce.Do(func() {
+		zctx, err := zitiident.NewContext(rt.identity)
+		if err != nil {
+			rt.startErr = fmt.Errorf("loading frontend identity: %w", err)
+			close(rt.done)
+			return
+		}
+		rt.zctx = zctx
+		ctx, cancel := context.WithCancel(context.Background())
+		rt.cancel = cancel
+		go func() {
+			defer close(rt.done)
+			rt.client.Run(ctx)
+		}()
+	})
+	return rt.startErr
+}
+
+// Destruct stops the runtime when the last config using it is gone.
+func (rt *runtime) Destruct() error {
+	if rt.cancel != nil {
+		rt.cancel()
+		<-rt.done
+	}
+	if rt.zctx != nil {
+		rt.zctx.Close()
+	}
+	return rt.client.Close()
+}
+
+// dial connects to a share's service over the overlay.
+func (rt *runtime) dial(ctx context.Context, service string) (net.Conn, error) {
+	if rt.zctx == nil {
+		return nil, errors.New("portico app is not started")
+	}
+	return zitiident.Dial(ctx, rt.zctx, service)
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*runtime)(nil)
+)

@@ -1,0 +1,180 @@
+// caddyfile.go holds the Caddyfile syntax of the portico modules.
+package caddymodule
+
+import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("portico", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("portico_share", parseShare)
+	// Early, so that header, log and auth directives can use {portico.share}.
+	httpcaddyfile.RegisterDirectiveOrder("portico_share", httpcaddyfile.Before, "header")
+	httpcaddyfile.RegisterDirective("portico", parsePortico)
+	httpcaddyfile.RegisterDirectiveOrder("portico", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseGlobal sets up the portico app:
+//
+//	portico {
+//	    controllers  <host:port...>
+//	    frontend     <token>
+//	    secret       <secret>
+//	    identity     <ziti identity file>
+//	    resync_interval <duration>
+//	    cache_dir    <dir>
+//	}
+func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "portico", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "controllers", "controller":
+			a.Controllers = append(a.Controllers, d.RemainingArgs()...)
+			if len(a.Controllers) == 0 {
+				return d.ArgErr()
+			}
+		case "frontend", "secret", "identity", "cache_dir":
+			key := d.Val()
+			var val string
+			if !d.AllArgs(&val) {
+				return d.ArgErr()
+			}
+			switch key {
+			case "frontend":
+				a.Frontend = val
+			case "secret":
+				a.Secret = val
+			case "identity":
+				a.Identity = val
+			case "cache_dir":
+				a.CacheDir = val
+			}
+		case "resync_interval":
+			var val string
+			if !d.AllArgs(&val) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(val)
+			if err != nil {
+				return d.Errf("bad resync_interval %q: %v", val, err)
+			}
+			if dur <= 0 {
+				return d.Errf("resync_interval must be positive, got %s", val)
+			}
+			a.ResyncInterval = caddy.Duration(dur)
+		default:
+			return d.Errf("unrecognized portico option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseShare sets up portico_share, which takes no arguments.
+func parseShare(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(Share)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile checks that portico_share has no arguments.
+func (s *Share) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() || d.NextBlock(0) {
+		return d.Err("portico_share takes no arguments")
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile checks that "dynamic portico" has no arguments.
+func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume upstream source name
+	if d.NextArg() || d.NextBlock(0) {
+		return d.Err("dynamic portico takes no arguments")
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile checks that "permission portico" has no arguments.
+func (p *Permission) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume module name
+	if d.NextArg() || d.NextBlock(0) {
+		return d.Err("permission portico takes no arguments")
+	}
+	return nil
+}
+
+// parsePortico expands the shortcut
+//
+//	portico [<matcher>] {
+//	    <reverse_proxy subdirectives>
+//	}
+//
+// into portico_share followed by reverse_proxy with "dynamic portico" and
+// "transport portico". The block takes any reverse_proxy subdirective except
+// upstreams, dynamic and transport.
+func parsePortico(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	userMatcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	h.Next() // the directive name, where the new dispenser starts
+	d := h.NewFromNextSegment()
+	if d.Next() && d.NextArg() {
+		return nil, d.Errf("portico takes no upstream addresses: the share's agent is its upstream")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch v := d.Val(); v {
+		case "to", "dynamic", "transport":
+			return nil, d.Errf("portico sets %s itself; use the long form (portico_share and reverse_proxy) to change it", v)
+		}
+	}
+	d.Reset() // reverse_proxy's parser reads the whole segment again
+	rp := &reverseproxy.Handler{
+		DynamicUpstreamsRaw: caddyconfig.JSONModuleObject(Upstreams{}, "source", "portico", nil),
+		TransportRaw:        caddyconfig.JSONModuleObject(Transport{}, "protocol", "portico", nil),
+	}
+	if err := rp.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	if err := rp.FinalizeUnmarshalCaddyfile(h); err != nil {
+		return nil, err
+	}
+	route := caddyhttp.Route{
+		HandlersRaw: []json.RawMessage{
+			caddyconfig.JSONModuleObject(Share{}, "handler", "portico_share", nil),
+			caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil),
+		},
+	}
+	if userMatcherSet != nil {
+		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
+	}
+	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Share)(nil)
+	_ caddyfile.Unmarshaler = (*Upstreams)(nil)
+	_ caddyfile.Unmarshaler = (*Transport)(nil)
+	_ caddyfile.Unmarshaler = (*Permission)(nil)
+)

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/token"
+	"github.com/porticoproxy/portico/controller/zitiauto"
+)
+
+type createAccountRequest struct {
+	Email string `json:"email"`
+}
+
+type createAccountResponse struct {
+	store.Account
+	Token string `json:"token"`
+}
+
+func (a *API) createAccount(w http.ResponseWriter, r *http.Request) {
+	var req createAccountRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	addr, err := mail.ParseAddress(req.Email)
+	if err != nil || addr.Address != req.Email {
+		writeError(w, http.StatusBadRequest, "bad_request", "email "+quote(req.Email)+" is not an email address")
+		return
+	}
+	acct := store.Account{ID: token.New(12), Email: req.Email, CreatedAt: now()}
+	tok := token.New(32)
+	if err := a.store.CreateAccount(r.Context(), acct, token.Hash(tok)); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, createAccountResponse{Account: acct, Token: tok})
+}
+
+type createNamespaceRequest struct {
+	Name string `json:"name"`
+}
+
+func (a *API) createNamespace(w http.ResponseWriter, r *http.Request) {
+	var req createNamespaceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	name := strings.ToLower(strings.TrimSuffix(req.Name, "."))
+	if err := validDNSName(name); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "namespace: "+err.Error())
+		return
+	}
+	ns := store.Namespace{ID: token.New(12), Name: name, CreatedAt: now()}
+	if err := a.store.CreateNamespace(r.Context(), ns); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ns)
+}
+
+func (a *API) listNamespaces(w http.ResponseWriter, r *http.Request) {
+	nss, err := a.store.Namespaces(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orEmpty(nss))
+}
+
+type createFrontendRequest struct {
+	Description string `json:"description"`
+	// URLTemplate says how users reach a host through this frontend.
+	URLTemplate string `json:"url_template"`
+}
+
+type createFrontendResponse struct {
+	store.Frontend
+	Secret        string `json:"secret"`
+	EnrollmentJWT string `json:"enrollment_jwt"`
+}
+
+func (a *API) createFrontend(w http.ResponseWriter, r *http.Request) {
+	var req createFrontendRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.URLTemplate == "" {
+		req.URLTemplate = "https://{host}"
+	}
+	if err := validURLTemplate(req.URLTemplate); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	f := store.Frontend{ID: token.New(12), Description: req.Description, URLTemplate: req.URLTemplate, CreatedAt: now(), Namespaces: []string{}}
+	secret := token.New(32)
+	f.SecretHash = token.Hash(secret)
+	id, jwt, err := a.ziti.CreateIdentity(r.Context(), "portico-frontend-"+f.ID, []string{zitiauto.RoleFrontend},
+		map[string]string{"portico": "frontend", "porticoFrontend": f.ID})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	f.ZitiIdentityID = id
+	if err := a.store.CreateFrontend(r.Context(), f); err != nil {
+		a.undo("frontend identity", a.ziti.DeleteIdentity(r.Context(), id))
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, createFrontendResponse{Frontend: f, Secret: secret, EnrollmentJWT: jwt})
+}
+
+func (a *API) listFrontends(w http.ResponseWriter, r *http.Request) {
+	fs, err := a.store.Frontends(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	for i := range fs {
+		fs[i].Namespaces = orEmpty(fs[i].Namespaces)
+	}
+	writeJSON(w, http.StatusOK, orEmpty(fs))
+}
+
+type mapNamespaceRequest struct {
+	Namespace string `json:"namespace"`
+}
+
+func (a *API) mapNamespace(w http.ResponseWriter, r *http.Request) {
+	var req mapNamespaceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	changes, err := a.store.MapNamespace(r.Context(), r.PathValue("token"), strings.ToLower(req.Namespace))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.pub.Publish(changes)
+	writeJSON(w, http.StatusCreated, map[string]any{"frontend": r.PathValue("token"), "namespace": req.Namespace, "mapped_shares": len(changes)})
+}

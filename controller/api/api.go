@@ -1,0 +1,212 @@
+// Package api serves the controller's REST API under /api/v1.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/token"
+)
+
+// Ziti is the overlay automation the API drives.
+type Ziti interface {
+	CreateIdentity(ctx context.Context, name string, roleAttributes []string, tags map[string]string) (id, enrollmentJWT string, err error)
+	DeleteIdentity(ctx context.Context, id string) error
+	CreateShareService(ctx context.Context, shareToken, bindIdentityID string, dialIdentityRoles []string) (string, error)
+	DeleteShareService(ctx context.Context, shareToken string) error
+}
+
+// Publisher delivers committed mapping changes to the frontends.
+type Publisher interface {
+	Publish(changes []store.FrontendChange)
+}
+
+// Config is what the API needs besides its collaborators.
+type Config struct {
+	// AdminToken authorises the admin calls.
+	AdminToken string
+	// Version is reported by GET /api/v1/version.
+	Version string
+}
+
+// API is the controller's HTTP handler.
+type API struct {
+	cfg    Config
+	store  *store.Store
+	ziti   Ziti
+	pub    Publisher
+	logger *zap.Logger
+	mux    *http.ServeMux
+}
+
+// New returns the API handler.
+func New(cfg Config, st *store.Store, ziti Ziti, pub Publisher, logger *zap.Logger) *API {
+	a := &API{cfg: cfg, store: st, ziti: ziti, pub: pub, logger: logger, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+func (a *API) routes() {
+	a.mux.HandleFunc("GET /api/v1/version", a.version)
+
+	a.mux.HandleFunc("POST /api/v1/accounts", a.admin(a.createAccount))
+	a.mux.HandleFunc("POST /api/v1/namespaces", a.admin(a.createNamespace))
+	a.mux.HandleFunc("GET /api/v1/namespaces", a.anyone(a.listNamespaces))
+	a.mux.HandleFunc("POST /api/v1/frontends", a.admin(a.createFrontend))
+	a.mux.HandleFunc("GET /api/v1/frontends", a.admin(a.listFrontends))
+	a.mux.HandleFunc("POST /api/v1/frontends/{token}/namespaces", a.admin(a.mapNamespace))
+
+	a.mux.HandleFunc("POST /api/v1/environments", a.account(a.createEnvironment))
+	a.mux.HandleFunc("GET /api/v1/environments", a.account(a.listEnvironments))
+	a.mux.HandleFunc("DELETE /api/v1/environments/{id}", a.account(a.deleteEnvironment))
+	a.mux.HandleFunc("POST /api/v1/shares", a.account(a.createShare))
+	a.mux.HandleFunc("GET /api/v1/shares", a.account(a.listShares))
+	a.mux.HandleFunc("GET /api/v1/shares/{token}", a.account(a.getShare))
+	a.mux.HandleFunc("DELETE /api/v1/shares/{token}", a.account(a.deleteShare))
+
+	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *API) version(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"version": a.cfg.Version})
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, Error{Code: code, Message: msg})
+}
+
+// fail answers with the status that fits err: the store's sentinel errors
+// map to 404 and 409, anything else is logged and answered as 503 (the
+// database or the overlay did not answer).
+func (a *API) fail(w http.ResponseWriter, err error) {
+	var bad inputError
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	default:
+		a.logger.Error("request failed", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+	}
+}
+
+// inputError is a request the caller must change; it is answered with 400.
+type inputError string
+
+func (e inputError) Error() string { return string(e) }
+
+// maxBody bounds request bodies; every request here is small.
+const maxBody = 1 << 20
+
+// decode reads a JSON body into v, refusing unknown fields and trailing data,
+// and answers 400 itself when the body is bad.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("empty body, want a JSON object")
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "malformed request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func bearer(r *http.Request) string {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+func (a *API) isAdmin(r *http.Request) bool {
+	tok := bearer(r)
+	return tok != "" && a.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.AdminToken)) == 1
+}
+
+func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if bearer(r) == "" {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing Authorization: Bearer <admin token>")
+			return
+		}
+		if !a.isAdmin(r) {
+			writeError(w, http.StatusForbidden, "forbidden", "this call needs the admin token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type accountKey struct{}
+
+// account resolves the bearer token to an account for h.
+func (a *API) account(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := bearer(r)
+		if tok == "" {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing Authorization: Bearer <account token>")
+			return
+		}
+		acct, err := a.store.AccountByTokenHash(r.Context(), token.Hash(tok))
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "unknown account token")
+			return
+		}
+		if err != nil {
+			a.fail(w, fmt.Errorf("looking up account: %w", err))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, acct)))
+	}
+}
+
+// anyone lets the admin or any account through.
+func (a *API) anyone(h http.HandlerFunc) http.HandlerFunc {
+	acct := a.account(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.isAdmin(r) {
+			h(w, r)
+			return
+		}
+		acct(w, r)
+	}
+}
+
+func accountOf(r *http.Request) store.Account {
+	return r.Context().Value(accountKey{}).(store.Account)
+}

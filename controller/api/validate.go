@@ -1,0 +1,41 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// validDNSName checks a lower-case host name of one or more labels.
+func validDNSName(name string) error {
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("%q is not a DNS name", name)
+	}
+	for _, l := range strings.Split(name, ".") {
+		if !labelRE.MatchString(l) {
+			return fmt.Errorf("%q is not a DNS name: label %q must be 1-63 of a-z, 0-9 and '-', not starting or ending with '-'", name, l)
+		}
+	}
+	return nil
+}
+
+// validTarget checks an agent's HTTP target.
+func validTarget(target string) error {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("target %q is not an http:// or https:// URL", target)
+	}
+	return nil
+}
+
+// validURLTemplate checks a frontend's URL template, such as "https://{host}".
+func validURLTemplate(tmpl string) error {
+	u, err := url.Parse(strings.ReplaceAll(tmpl, "{host}", "x.example.com"))
+	if !strings.Contains(tmpl, "{host}") || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("url_template %q must be an http(s) URL containing {host}, like https://{host}", tmpl)
+	}
+	return nil
+}

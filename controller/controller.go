@@ -1,0 +1,173 @@
+// Package controller runs the Portico controller: the store, the REST API,
+// the gRPC sync service and the automation of the OpenZiti network.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/porticoproxy/portico/controller/api"
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/syncapi"
+	"github.com/porticoproxy/portico/controller/zitiauto"
+)
+
+// Version is the controller's version, set at build time.
+var Version = "dev"
+
+// Config is the controller's configuration file.
+type Config struct {
+	// API is the REST API's listen address.
+	API string `yaml:"api"`
+	// GRPC is the sync service's listen address.
+	GRPC string `yaml:"grpc"`
+	// Store names the database: "sqlite:PATH".
+	Store string `yaml:"store"`
+	// AdminToken authorises the admin calls.
+	AdminToken string `yaml:"admin_token"`
+	// Ziti says how to reach the OpenZiti controller's Edge Management API.
+	Ziti ZitiConfig `yaml:"ziti"`
+}
+
+// ZitiConfig is the Ziti section of the configuration.
+type ZitiConfig struct {
+	ManagementURL string `yaml:"management_url"`
+	Username      string `yaml:"username"`
+	Password      string `yaml:"password"`
+	CAFile        string `yaml:"ca_file"`
+}
+
+// LoadConfig reads a YAML configuration file. ${VAR} references are expanded
+// from the environment, and unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config: %w", err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(os.ExpandEnv(string(raw))))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("parsing config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.API == "" {
+		c.API = "127.0.0.1:18080"
+	}
+	if c.GRPC == "" {
+		c.GRPC = "127.0.0.1:18081"
+	}
+	if c.Store == "" {
+		c.Store = "sqlite:portico.db"
+	}
+}
+
+// Validate checks the configuration without touching the network.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("admin_token must be at least 16 characters"))
+	}
+	if c.Ziti.ManagementURL == "" {
+		errs = append(errs, errors.New("ziti.management_url is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Controller is a running controller.
+type Controller struct {
+	cfg     Config
+	logger  *zap.Logger
+	store   *store.Store
+	hub     *syncapi.Hub
+	httpSrv *http.Server
+	grpcSrv *grpc.Server
+	apiLn   net.Listener
+	grpcLn  net.Listener
+}
+
+// New opens the store and the listeners. Serve starts answering.
+func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: cfg.Ziti.ManagementURL, Username: cfg.Ziti.Username, Password: cfg.Ziti.Password, CAFile: cfg.Ziti.CAFile})
+	if err != nil {
+		return nil, fmt.Errorf("configuring ziti: %w", err)
+	}
+	if err := zc.EnsureBaseline(ctx); err != nil {
+		return nil, fmt.Errorf("preparing the ziti network: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{cfg: cfg, logger: logger, store: st, hub: syncapi.NewHub()}
+	if c.apiLn, err = net.Listen("tcp", cfg.API); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listening for the api: %w", err)
+	}
+	if c.grpcLn, err = net.Listen("tcp", cfg.GRPC); err != nil {
+		c.apiLn.Close()
+		st.Close()
+		return nil, fmt.Errorf("listening for grpc: %w", err)
+	}
+	c.httpSrv = &http.Server{
+		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version}, st, zc, c.hub, logger.Named("api")),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	c.grpcSrv = grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	syncapi.NewServer(st, c.hub, logger.Named("sync")).Register(c.grpcSrv)
+	return c, nil
+}
+
+// APIAddr is where the REST API listens.
+func (c *Controller) APIAddr() string { return c.apiLn.Addr().String() }
+
+// GRPCAddr is where the sync service listens.
+func (c *Controller) GRPCAddr() string { return c.grpcLn.Addr().String() }
+
+// Serve answers until Close; it returns the first serving error.
+func (c *Controller) Serve() error {
+	c.logger.Info("controller serving", zap.String("api", c.APIAddr()), zap.String("grpc", c.GRPCAddr()), zap.String("version", Version))
+	errc := make(chan error, 2)
+	go func() { errc <- c.grpcSrv.Serve(c.grpcLn) }()
+	go func() { errc <- c.httpSrv.Serve(c.apiLn) }()
+	err := <-errc
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Close stops serving: open Watch streams end at once, API requests get a
+// few seconds to finish, then the store closes.
+func (c *Controller) Close() error {
+	c.grpcSrv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.httpSrv.Shutdown(ctx)
+	return errors.Join(err, c.store.Close())
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/porticoproxy/portico/internal/mapping"
+)
+
+// appendChange bumps the frontend's revision, applies the change to its
+// current mappings and journals it, all inside tx. The UPDATE takes the
+// frontend's row lock, so concurrent writers get revisions in commit order.
+func (s *Store) appendChange(ctx context.Context, tx *sql.Tx, frontendID string, op mapping.Op, m mapping.Mapping) (FrontendChange, error) {
+	var rev int64
+	if err := tx.QueryRowContext(ctx, s.q(`UPDATE frontends SET revision = revision + 1 WHERE id = ? RETURNING revision`), frontendID).Scan(&rev); err != nil {
+		return FrontendChange{}, notFound(err, "frontend "+frontendID)
+	}
+	var err error
+	switch op {
+	case mapping.Upsert:
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO mappings (frontend_id, name, share_token, policy) VALUES (?, ?, ?, ?)
+			ON CONFLICT (frontend_id, name) DO UPDATE SET share_token = excluded.share_token, policy = excluded.policy`),
+			frontendID, m.Name, m.Share, string(m.Policy))
+	case mapping.Delete:
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM mappings WHERE frontend_id = ? AND name = ?`), frontendID, m.Name)
+	default:
+		return FrontendChange{}, fmt.Errorf("unknown mapping op %d", op)
+	}
+	if err != nil {
+		return FrontendChange{}, fmt.Errorf("updating mapping %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO journal (frontend_id, revision, op, name, share_token, policy, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		frontendID, rev, op.String(), m.Name, m.Share, string(m.Policy), now()); err != nil {
+		return FrontendChange{}, fmt.Errorf("journaling change: %w", err)
+	}
+	return FrontendChange{Frontend: frontendID, Change: mapping.Change{Revision: rev, Op: op, Mapping: m}}, nil
+}
+
+// Snapshot calls fn with the frontend's revision and its mappings in batches
+// of at most batch, all read in one transaction so they agree with the revision.
+func (s *Store) Snapshot(ctx context.Context, frontendID string, batch int, fn func(revision int64, ms []mapping.Mapping) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.postgres})
+	if err != nil {
+		return fmt.Errorf("beginning snapshot: %w", err)
+	}
+	defer tx.Rollback()
+	var rev int64
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT revision FROM frontends WHERE id = ?`), frontendID).Scan(&rev); err != nil {
+		return notFound(err, "frontend "+frontendID)
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT name, share_token, policy FROM mappings WHERE frontend_id = ? ORDER BY name`), frontendID)
+	if err != nil {
+		return fmt.Errorf("reading mappings: %w", err)
+	}
+	defer rows.Close()
+	ms := make([]mapping.Mapping, 0, batch)
+	sent := false
+	for rows.Next() {
+		var m mapping.Mapping
+		var policy string
+		if err := rows.Scan(&m.Name, &m.Share, &policy); err != nil {
+			return fmt.Errorf("reading mapping: %w", err)
+		}
+		if policy != "" {
+			m.Policy = []byte(policy)
+		}
+		if ms = append(ms, m); len(ms) == batch {
+			if err := fn(rev, ms); err != nil {
+				return err
+			}
+			ms, sent = ms[:0], true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading mappings: %w", err)
+	}
+	if len(ms) > 0 || !sent {
+		return fn(rev, ms)
+	}
+	return nil
+}
+
+// Changes returns up to limit journal entries of a frontend after a revision,
+// and its current revision. tooOld is true when the journal cannot bring a
+// client at after up to date (it was compacted past it, or the client is
+// ahead of the store); the client must then take a snapshot.
+func (s *Store) Changes(ctx context.Context, frontendID string, after int64, limit int) (changes []mapping.Change, current int64, tooOld bool, err error) {
+	var oldest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT f.revision, (SELECT MIN(j.revision) FROM journal j WHERE j.frontend_id = f.id) FROM frontends f WHERE f.id = ?`), frontendID).
+		Scan(&current, &oldest); err != nil {
+		return nil, 0, false, notFound(err, "frontend "+frontendID)
+	}
+	if after > current || (after < current && (!oldest.Valid || oldest.Int64 > after+1)) {
+		return nil, current, true, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT revision, op, name, share_token, policy FROM journal WHERE frontend_id = ? AND revision > ? ORDER BY revision LIMIT ?`), frontendID, after, limit)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("reading journal: %w", err)
+	}
+	changes, err = collect(rows, func(r interface{ Scan(...any) error }) (mapping.Change, error) {
+		var c mapping.Change
+		var op, policy string
+		if err := r.Scan(&c.Revision, &op, &c.Name, &c.Share, &policy); err != nil {
+			return c, err
+		}
+		if op == mapping.Delete.String() {
+			c.Op = mapping.Delete
+		} else {
+			c.Op = mapping.Upsert
+		}
+		if policy != "" {
+			c.Policy = []byte(policy)
+		}
+		return c, nil
+	})
+	return changes, current, false, err
+}

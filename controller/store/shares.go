@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/porticoproxy/portico/internal/mapping"
+)
+
+// Share is a service an agent offers under a name in a namespace.
+type Share struct {
+	Token         string    `json:"token"`
+	AccountID     string    `json:"-"`
+	EnvironmentID string    `json:"environment_id"`
+	NamespaceID   string    `json:"-"`
+	Namespace     string    `json:"namespace"`
+	Name          string    `json:"name"`
+	ShareMode     string    `json:"share_mode"`
+	BackendMode   string    `json:"backend_mode"`
+	Target        string    `json:"target"`
+	ZitiServiceID string    `json:"ziti_service_id"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// Host is the share's full host name.
+func (sh Share) Host() string { return sh.Name + "." + sh.Namespace }
+
+const shareColumns = `s.token, s.account_id, s.environment_id, s.namespace_id, n.name, s.name, s.share_mode, s.backend_mode, s.target, s.ziti_service_id, s.created_at`
+const shareFrom = ` FROM shares s JOIN namespaces n ON n.id = s.namespace_id`
+
+func scanShare(row interface{ Scan(...any) error }) (Share, error) {
+	var sh Share
+	err := row.Scan(&sh.Token, &sh.AccountID, &sh.EnvironmentID, &sh.NamespaceID, &sh.Namespace, &sh.Name,
+		&sh.ShareMode, &sh.BackendMode, &sh.Target, &sh.ZitiServiceID, &sh.CreatedAt)
+	return sh, err
+}
+
+// FrontendChange is a committed change to one frontend's mappings, to be
+// published after the transaction that made it.
+type FrontendChange struct {
+	Frontend string
+	mapping.Change
+}
+
+// CreateShare adds a share and maps its host on every frontend that serves
+// its namespace. The name must be free in the namespace.
+func (s *Store) CreateShare(ctx context.Context, sh Share) ([]FrontendChange, error) {
+	var changes []FrontendChange
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO shares (token, account_id, environment_id, namespace_id, name, share_mode, backend_mode, target, ziti_service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			sh.Token, sh.AccountID, sh.EnvironmentID, sh.NamespaceID, sh.Name, sh.ShareMode, sh.BackendMode, sh.Target, sh.ZitiServiceID, sh.CreatedAt)
+		if isUnique(err) {
+			return fmt.Errorf("name %s: %w", sh.Host(), ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("creating share: %w", err)
+		}
+		if sh.ShareMode != "public" {
+			return nil
+		}
+		fronts, err := s.namespaceFrontendIDs(ctx, tx, sh.NamespaceID)
+		if err != nil {
+			return err
+		}
+		m := mapping.Mapping{Name: sh.Host(), Share: sh.Token}
+		for _, f := range fronts {
+			c, err := s.appendChange(ctx, tx, f, mapping.Upsert, m)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, c)
+		}
+		return nil
+	})
+	return changes, err
+}
+
+// Share returns one of an account's shares.
+func (s *Store) Share(ctx context.Context, accountID, token string) (Share, error) {
+	sh, err := scanShare(s.db.QueryRowContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.token = ? AND s.account_id = ?`), token, accountID))
+	return sh, notFound(err, "share "+token)
+}
+
+// Shares lists an account's shares.
+func (s *Store) Shares(ctx context.Context, accountID string) ([]Share, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.account_id = ? ORDER BY s.created_at`), accountID)
+	if err != nil {
+		return nil, fmt.Errorf("listing shares: %w", err)
+	}
+	return collect(rows, scanShare)
+}
+
+// DeleteShare removes one of an account's shares and unmaps its host.
+func (s *Store) DeleteShare(ctx context.Context, accountID, token string) (Share, []FrontendChange, error) {
+	var sh Share
+	var changes []FrontendChange
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sh, err = scanShare(tx.QueryRowContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.token = ? AND s.account_id = ?`), token, accountID))
+		if err != nil {
+			return notFound(err, "share "+token)
+		}
+		changes, err = s.deleteShare(ctx, tx, sh)
+		return err
+	})
+	return sh, changes, err
+}
+
+func (s *Store) deleteShare(ctx context.Context, tx *sql.Tx, sh Share) ([]FrontendChange, error) {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM shares WHERE token = ?`), sh.Token); err != nil {
+		return nil, fmt.Errorf("deleting share: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT frontend_id, name FROM mappings WHERE share_token = ? ORDER BY frontend_id, name`), sh.Token)
+	if err != nil {
+		return nil, fmt.Errorf("listing share mappings: %w", err)
+	}
+	type key struct{ frontend, name string }
+	keys, err := collect(rows, func(r interface{ Scan(...any) error }) (key, error) {
+		var k key
+		return k, r.Scan(&k.frontend, &k.name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var changes []FrontendChange
+	for _, k := range keys {
+		c, err := s.appendChange(ctx, tx, k.frontend, mapping.Delete, mapping.Mapping{Name: k.name})
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, c)
+	}
+	return changes, nil
+}
+
+// MapNamespace makes a frontend serve a namespace, mapping every public
+// share already in it.
+func (s *Store) MapNamespace(ctx context.Context, frontendID, namespace string) ([]FrontendChange, error) {
+	var changes []FrontendChange
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var nsID string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM namespaces WHERE name = ?`), namespace).Scan(&nsID); err != nil {
+			return notFound(err, "namespace "+namespace)
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM frontends WHERE id = ?`), frontendID).Scan(&exists); err != nil {
+			return notFound(err, "frontend "+frontendID)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO frontend_namespaces (frontend_id, namespace_id) VALUES (?, ?)`), frontendID, nsID)
+		if isUnique(err) {
+			return fmt.Errorf("frontend %s already serves %s: %w", frontendID, namespace, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("mapping namespace: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.namespace_id = ? AND s.share_mode = 'public' ORDER BY s.created_at`), nsID)
+		if err != nil {
+			return fmt.Errorf("listing namespace shares: %w", err)
+		}
+		shares, err := collect(rows, scanShare)
+		if err != nil {
+			return err
+		}
+		for _, sh := range shares {
+			c, err := s.appendChange(ctx, tx, frontendID, mapping.Upsert, mapping.Mapping{Name: sh.Host(), Share: sh.Token})
+			if err != nil {
+				return err
+			}
+			changes = append(changes, c)
+		}
+		return nil
+	})
+	return changes, err
+}
+
+func (s *Store) namespaceFrontendIDs(ctx context.Context, tx *sql.Tx, namespaceID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT frontend_id FROM frontend_namespaces WHERE namespace_id = ? ORDER BY frontend_id`), namespaceID)
+	if err != nil {
+		return nil, fmt.Errorf("listing namespace frontends: %w", err)
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+}

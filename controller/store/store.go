@@ -1,0 +1,134 @@
+// Package store keeps the controller's accounts, environments, namespaces,
+// frontends and shares, and each frontend's numbered mapping journal.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var (
+	// ErrNotFound is returned when an object does not exist, or belongs to
+	// another account.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a unique name is already taken.
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is the controller's database.
+type Store struct {
+	db       *sql.DB
+	postgres bool
+}
+
+// Open opens the database named by dsn and applies any pending migrations.
+// A dsn of the form "sqlite:PATH" (or a bare path) opens an embedded SQLite
+// database.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	path, ok := strings.CutPrefix(dsn, "sqlite:")
+	if !ok && strings.Contains(dsn, "://") {
+		return nil, fmt.Errorf("unsupported store %q: want sqlite:PATH", dsn)
+	}
+	path = strings.TrimPrefix(path, "//")
+	// WAL lets readers run beside the writer; an immediate transaction takes
+	// the write lock up front, so concurrent writers queue (busy_timeout)
+	// instead of failing on a lock upgrade.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx, goose.DialectSQLite3); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context, dialect goose.Dialect) error {
+	dir, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	p, err := goose.NewProvider(dialect, s.db, dir, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrating store: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// q rewrites the '?' placeholders of a query for the store's dialect.
+func (s *Store) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// tx runs fn in a transaction and commits it if fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+// isUnique reports whether err is a unique-constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// notFound maps sql.ErrNoRows to ErrNotFound.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

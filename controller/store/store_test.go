@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/porticoproxy/portico/internal/mapping"
+)
+
+// openTest opens a fresh store. The suite below runs against every store
+// kind the controller supports.
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "portico.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// fixture is an account with an environment, a namespace and two frontends
+// serving it.
+type fixture struct {
+	s       *Store
+	account Account
+	env     Environment
+	ns      Namespace
+	fronts  []string
+}
+
+func newFixture(t *testing.T, s *Store, tag string) fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := fixture{s: s}
+	f.account = Account{ID: "acct-" + tag, Email: tag + "@example.com", CreatedAt: now()}
+	must(t, s.CreateAccount(ctx, f.account, "hash-"+tag))
+	f.env = Environment{ID: "env-" + tag, AccountID: f.account.ID, Description: "laptop", ZitiIdentityID: "zid-" + tag, CreatedAt: now()}
+	must(t, s.CreateEnvironment(ctx, f.env))
+	f.ns = Namespace{ID: "ns-" + tag, Name: tag + ".example.com", CreatedAt: now()}
+	must(t, s.CreateNamespace(ctx, f.ns))
+	for i := range 2 {
+		id := fmt.Sprintf("fe%d-%s", i, tag)
+		must(t, s.CreateFrontend(ctx, Frontend{ID: id, SecretHash: "x", URLTemplate: "http://{host}", ZitiIdentityID: "z", CreatedAt: now()}))
+		if _, err := s.MapNamespace(ctx, id, f.ns.Name); err != nil {
+			t.Fatal(err)
+		}
+		f.fronts = append(f.fronts, id)
+	}
+	return f
+}
+
+func (f fixture) share(token string) Share {
+	return Share{Token: token, AccountID: f.account.ID, EnvironmentID: f.env.ID, NamespaceID: f.ns.ID, Namespace: f.ns.Name,
+		Name: token, ShareMode: "public", BackendMode: "proxy", Target: "http://localhost:3000", ZitiServiceID: "svc", CreatedAt: now()}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func snapshot(t *testing.T, s *Store, frontend string) (int64, map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	var rev int64
+	must(t, s.Snapshot(context.Background(), frontend, 2, func(r int64, ms []mapping.Mapping) error {
+		rev = r
+		for _, m := range ms {
+			got[m.Name] = m.Share
+		}
+		return nil
+	}))
+	return rev, got
+}
+
+func TestShareLifecycleJournalsEveryFrontend(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "a")
+	ctx := context.Background()
+
+	var created []FrontendChange
+	for _, tok := range []string{"s1", "s2", "s3"} {
+		cs, err := s.CreateShare(ctx, f.share(tok))
+		must(t, err)
+		if len(cs) != 2 {
+			t.Fatalf("CreateShare changes = %d, want one per frontend", len(cs))
+		}
+		created = append(created, cs...)
+	}
+	_, deleted, err := s.DeleteShare(ctx, f.account.ID, "s2")
+	must(t, err)
+	if len(deleted) != 2 || deleted[0].Op != mapping.Delete || deleted[0].Name != "s2.a.example.com" {
+		t.Fatalf("DeleteShare changes = %+v", deleted)
+	}
+
+	for _, fe := range f.fronts {
+		rev, got := snapshot(t, s, fe)
+		want := map[string]string{"s1.a.example.com": "s1", "s3.a.example.com": "s3"}
+		if rev != 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s snapshot = rev %d %v, want rev 4 %v", fe, rev, got, want)
+		}
+		// Replaying the journal from zero gives the same table as the snapshot.
+		changes, cur, tooOld, err := s.Changes(ctx, fe, 0, 100)
+		must(t, err)
+		if tooOld || cur != 4 || len(changes) != 4 {
+			t.Fatalf("Changes(0) = %d changes, cur %d, tooOld %v", len(changes), cur, tooOld)
+		}
+		tab := mapping.NewTable()
+		tab.Replace(0, nil)
+		for _, c := range changes {
+			if r := tab.Apply(c); r != mapping.Applied {
+				t.Fatalf("journal entry %d not applicable: %d", c.Revision, r)
+			}
+		}
+		if _, ms := tab.Mappings(); len(ms) != 2 {
+			t.Errorf("replayed journal has %d mappings, want 2", len(ms))
+		}
+		// Part of the journal, and nothing after the head.
+		if changes, _, _, _ := s.Changes(ctx, fe, 3, 100); len(changes) != 1 || changes[0].Op != mapping.Delete {
+			t.Errorf("Changes(3) = %+v, want the delete", changes)
+		}
+		if changes, _, tooOld, _ := s.Changes(ctx, fe, 4, 100); len(changes) != 0 || tooOld {
+			t.Errorf("Changes(4) = %+v, %v", changes, tooOld)
+		}
+		if _, _, tooOld, _ := s.Changes(ctx, fe, 9, 100); !tooOld {
+			t.Errorf("Changes after the head must send the client to a snapshot")
+		}
+	}
+}
+
+func TestNameTakenIsConflict(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "a")
+	ctx := context.Background()
+	_, err := s.CreateShare(ctx, f.share("s1"))
+	must(t, err)
+	sh := f.share("s1b")
+	sh.Name = "s1"
+	if _, err := s.CreateShare(ctx, sh); !errors.Is(err, ErrConflict) {
+		t.Fatalf("taken name: err = %v, want ErrConflict", err)
+	}
+	if rev, got := snapshot(t, s, f.fronts[0]); rev != 1 || len(got) != 1 {
+		t.Errorf("a refused share changed the mappings: rev %d %v", rev, got)
+	}
+	if err := s.CreateAccount(ctx, Account{ID: "x", Email: f.account.Email, CreatedAt: now()}, "h2"); !errors.Is(err, ErrConflict) {
+		t.Errorf("duplicate email: err = %v, want ErrConflict", err)
+	}
+	if err := s.CreateNamespace(ctx, Namespace{ID: "y", Name: f.ns.Name, CreatedAt: now()}); !errors.Is(err, ErrConflict) {
+		t.Errorf("duplicate namespace: err = %v, want ErrConflict", err)
+	}
+}
+
+func TestAccountsAreIsolated(t *testing.T) {
+	s := openTest(t)
+	a := newFixture(t, s, "a")
+	b := newFixture(t, s, "b")
+	ctx := context.Background()
+	_, err := s.CreateShare(ctx, a.share("sa"))
+	must(t, err)
+	if _, err := s.Share(ctx, b.account.ID, "sa"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("b reads a's share: %v", err)
+	}
+	if _, _, err := s.DeleteShare(ctx, b.account.ID, "sa"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("b deletes a's share: %v", err)
+	}
+	if shares, _ := s.Shares(ctx, b.account.ID); len(shares) != 0 {
+		t.Errorf("b lists %d shares, want 0", len(shares))
+	}
+	if _, err := s.Environment(ctx, b.account.ID, a.env.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("b reads a's environment: %v", err)
+	}
+	if shares, _ := s.Shares(ctx, a.account.ID); len(shares) != 1 {
+		t.Errorf("a lists %d shares, want 1", len(shares))
+	}
+}
+
+func TestMapNamespaceMapsExistingShares(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "a")
+	ctx := context.Background()
+	_, err := s.CreateShare(ctx, f.share("s1"))
+	must(t, err)
+	must(t, s.CreateFrontend(ctx, Frontend{ID: "late", SecretHash: "x", ZitiIdentityID: "z", CreatedAt: now()}))
+	cs, err := s.MapNamespace(ctx, "late", f.ns.Name)
+	must(t, err)
+	if len(cs) != 1 || cs[0].Revision != 1 || cs[0].Name != "s1.a.example.com" {
+		t.Fatalf("MapNamespace changes = %+v", cs)
+	}
+	if _, err := s.MapNamespace(ctx, "late", f.ns.Name); !errors.Is(err, ErrConflict) {
+		t.Errorf("mapping twice: %v, want ErrConflict", err)
+	}
+	if _, err := s.MapNamespace(ctx, "late", "nope.example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown namespace: %v, want ErrNotFound", err)
+	}
+}
+
+func TestDeleteEnvironmentUnmapsItsShares(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "a")
+	ctx := context.Background()
+	for _, tok := range []string{"s1", "s2"} {
+		_, err := s.CreateShare(ctx, f.share(tok))
+		must(t, err)
+	}
+	shares, changes, err := s.DeleteEnvironment(ctx, f.account.ID, f.env.ID)
+	must(t, err)
+	if len(shares) != 2 || len(changes) != 4 {
+		t.Fatalf("DeleteEnvironment = %d shares, %d changes", len(shares), len(changes))
+	}
+	if _, got := snapshot(t, s, f.fronts[1]); len(got) != 0 {
+		t.Errorf("mappings left after environment delete: %v", got)
+	}
+}
+
+// TestConcurrentWritersGetGaplessRevisions checks that revisions per
+// frontend come out strictly increasing with no holes under concurrent writes.
+func TestConcurrentWritersGetGaplessRevisions(t *testing.T) {
+	s := openTest(t)
+	f := newFixture(t, s, "a")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.CreateShare(ctx, f.share(fmt.Sprintf("c%02d", i)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	changes, cur, _, err := s.Changes(ctx, f.fronts[0], 0, 1000)
+	must(t, err)
+	if cur != 40 || len(changes) != 40 {
+		t.Fatalf("head %d with %d changes, want 40", cur, len(changes))
+	}
+	for i, c := range changes {
+		if c.Revision != int64(i+1) {
+			t.Fatalf("change %d has revision %d", i, c.Revision)
+		}
+	}
+}

@@ -1,0 +1,346 @@
+// Package zitiauto automates the OpenZiti network for the controller through the Edge
+// Management API: the identities of environments and frontends, and per share a service with
+// its policies.
+//
+// It speaks JSON over net/http instead of using the generated go-swagger client: Portico needs
+// a handful of calls, which take far less code this way, and the API's own error code and
+// message reach our errors unchanged.
+package zitiauto
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openziti/sdk-golang/ziti"
+)
+
+// managementPath is the Edge Management API's root below the controller's address.
+const managementPath = "/edge/management/v1"
+
+// maxBody bounds what is read of one API answer; a page of 500 policies is well below it.
+const maxBody = 32 << 20
+
+// Config says how to reach the Edge Management API.
+type Config struct {
+	// ManagementURL is the controller's address, such as https://127.0.0.1:1280, with or
+	// without the /edge/management/v1 suffix.
+	ManagementURL string
+	// Username and Password are an admin's credentials (updb).
+	Username, Password string
+	// CAFile is a PEM bundle to verify the controller with. If empty, the controller's
+	// well-known CAs are fetched, unverified, on first use, as the ziti CLI does at login.
+	CAFile string
+}
+
+// Client calls the Edge Management API. It authenticates lazily and is safe for concurrent use.
+type Client struct {
+	base               string // management API root, without a trailing slash
+	ctrl               string // scheme://host, where the well-known CAs are served
+	username, password string
+	roots              *x509.CertPool // from CAFile; nil until the well-known CAs are fetched
+
+	initMu sync.Mutex
+	hc     *http.Client
+
+	authMu sync.Mutex
+	token  string
+}
+
+// New returns a client for cfg. It does no network I/O.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.ManagementURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("parsing management url: %w", err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("management url %q: want https://host:port", cfg.ManagementURL)
+	}
+	if cfg.Username == "" {
+		return nil, errors.New("ziti management: username is required")
+	}
+	u.Path = strings.TrimSuffix(u.Path, managementPath)
+	if u.Path != "" {
+		return nil, fmt.Errorf("management url %q: unexpected path %q", cfg.ManagementURL, u.Path)
+	}
+	c := &Client{
+		base:     u.String() + managementPath,
+		ctrl:     u.String(),
+		username: cfg.Username,
+		password: cfg.Password,
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading ziti ca file: %w", err)
+		}
+		c.roots = x509.NewCertPool()
+		if !c.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ziti ca file %s: no PEM certificates", cfg.CAFile)
+		}
+	}
+	return c, nil
+}
+
+// APIError is an error answer of the Edge Management API.
+type APIError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Code is the API's error code, such as NOT_FOUND or COULD_NOT_VALIDATE.
+	Code string
+	// Message is the API's message, with its cause when it gives one.
+	Message string
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" && e.Message == "" {
+		return fmt.Sprintf("ziti api: %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("ziti api: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// isNotFound reports whether err is the API's 404.
+func isNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+// httpClient returns the HTTP client, first fetching the controller's CAs if CAFile was empty.
+// A failed fetch is not cached, so a controller that was down is tried again.
+func (c *Client) httpClient() (*http.Client, error) {
+	c.initMu.Lock()
+	defer c.initMu.Unlock()
+	if c.hc != nil {
+		return c.hc, nil
+	}
+	roots := c.roots
+	if roots == nil {
+		pool, err := ziti.GetControllerWellKnownCaPool(c.ctrl)
+		if err != nil {
+			return nil, fmt.Errorf("fetching ziti controller cas: %w", err)
+		}
+		roots = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	c.hc = &http.Client{Transport: tr, Timeout: time.Minute}
+	return c.hc, nil
+}
+
+// session returns the API session token, authenticating if there is none or if the current
+// one is stale (the token a request was just refused with).
+func (c *Client) session(ctx context.Context, hc *http.Client, stale string) (string, error) {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	if c.token != "" && c.token != stale {
+		return c.token, nil
+	}
+	in := map[string]string{"username": c.username, "password": c.password}
+	var out struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+	}
+	status, body, err := c.send(ctx, hc, http.MethodPost, "authenticate?method=password", "", in)
+	if err == nil {
+		err = decode(status, body, &out)
+	}
+	if err != nil {
+		return "", fmt.Errorf("authenticating to ziti as %q: %w", c.username, err)
+	}
+	if out.Data.Token == "" {
+		return "", fmt.Errorf("authenticating to ziti as %q: no session token in the answer", c.username)
+	}
+	c.token = out.Data.Token
+	return c.token, nil
+}
+
+// call sends one API request and decodes the answer's JSON into out (if not nil). It
+// authenticates first if needed, and once more if the session was refused (it expired).
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	hc, err := c.httpClient()
+	if err != nil {
+		return err
+	}
+	token, err := c.session(ctx, hc, "")
+	if err != nil {
+		return err
+	}
+	status, body, err := c.send(ctx, hc, method, path, token, in)
+	if err == nil && status == http.StatusUnauthorized {
+		if token, err = c.session(ctx, hc, token); err != nil {
+			return err
+		}
+		status, body, err = c.send(ctx, hc, method, path, token, in)
+	}
+	if err != nil {
+		return err
+	}
+	return decode(status, body, out)
+}
+
+// send does one HTTP exchange and returns the status and the body.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path, token string, in any) (int, []byte, error) {
+	var rd io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, nil, fmt.Errorf("encoding request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+"/"+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		// The controller refuses "Authorization: Bearer" for API sessions.
+		req.Header.Set("zt-session", token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading answer: %w", err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// decode turns a non-2xx answer into an *APIError and otherwise unmarshals body into out.
+func decode(status int, body []byte, out any) error {
+	if status < 200 || status > 299 {
+		var env struct {
+			Error struct {
+				Code         string          `json:"code"`
+				Message      string          `json:"message"`
+				Cause        json.RawMessage `json:"cause"`
+				CauseMessage string          `json:"causeMessage"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(body, &env)
+		msg := env.Error.Message
+		if cause := causeText(env.Error.Cause, env.Error.CauseMessage); cause != "" {
+			msg += ": " + cause
+		}
+		return &APIError{Status: status, Code: env.Error.Code, Message: msg}
+	}
+	if out == nil || len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decoding answer: %w", err)
+	}
+	return nil
+}
+
+// causeText renders the cause of an API error. Validation errors only say "see cause" in
+// their message and name the field and the reason in the cause.
+func causeText(raw json.RawMessage, causeMessage string) string {
+	var c struct {
+		Field   string `json:"field"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	}
+	switch {
+	case json.Unmarshal(raw, &c) != nil:
+		return causeMessage
+	case c.Reason != "" && c.Field != "":
+		return c.Field + ": " + c.Reason
+	case c.Reason != "":
+		return c.Reason
+	case c.Message != "":
+		return c.Message
+	}
+	return causeMessage
+}
+
+// entity is what Portico reads of any listed API object.
+type entity struct {
+	ID   string         `json:"id"`
+	Name string         `json:"name"`
+	Tags map[string]any `json:"tags"`
+}
+
+// create posts in to collection and returns the new object's id.
+func (c *Client) create(ctx context.Context, collection string, in any) (string, error) {
+	var out struct {
+		Data struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := c.call(ctx, http.MethodPost, collection, in, &out); err != nil {
+		return "", err
+	}
+	if out.Data.ID == "" {
+		return "", errors.New("no id in the answer")
+	}
+	return out.Data.ID, nil
+}
+
+// remove deletes one object; one that is already gone is fine.
+func (c *Client) remove(ctx context.Context, collection, id string) error {
+	err := c.call(ctx, http.MethodDelete, collection+"/"+url.PathEscape(id), nil, nil)
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// list returns every object of collection that matches filter (Ziti's filter language), page
+// by page.
+func (c *Client) list(ctx context.Context, collection, filter string) ([]entity, error) {
+	const pageSize = 500 // the API's largest page
+	var all []entity
+	for offset := 0; ; offset += pageSize {
+		q := url.Values{"filter": {filter}, "limit": {fmt.Sprint(pageSize)}, "offset": {fmt.Sprint(offset)}}
+		var page struct {
+			Data []entity `json:"data"`
+			Meta struct {
+				Pagination struct {
+					TotalCount int `json:"totalCount"`
+				} `json:"pagination"`
+			} `json:"meta"`
+		}
+		if err := c.call(ctx, http.MethodGet, collection+"?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Data...)
+		if len(page.Data) < pageSize || len(all) >= page.Meta.Pagination.TotalCount {
+			return all, nil
+		}
+	}
+}
+
+// count returns how many objects of collection match filter, without listing them.
+func (c *Client) count(ctx context.Context, collection, filter string) (int, error) {
+	q := url.Values{"filter": {filter}, "limit": {"1"}}
+	var page struct {
+		Meta struct {
+			Pagination struct {
+				TotalCount int `json:"totalCount"`
+			} `json:"pagination"`
+		} `json:"meta"`
+	}
+	if err := c.call(ctx, http.MethodGet, collection+"?"+q.Encode(), nil, &page); err != nil {
+		return 0, err
+	}
+	return page.Meta.Pagination.TotalCount, nil
+}

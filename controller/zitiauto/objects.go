@@ -1,0 +1,245 @@
+// This file holds the Ziti objects Portico manages: the baseline policy, identities and the
+// service of each share with its policies.
+package zitiauto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// Role attributes that Portico gives identities; policies select identities by them.
+const (
+	// RoleFrontend marks the identities of frontends.
+	RoleFrontend = "portico-frontend"
+	// RoleEnvironment marks the identities of environments (agents).
+	RoleEnvironment = "portico-environment"
+)
+
+// baselinePolicy names the edge-router policy that lets Portico's identities use every router.
+const baselinePolicy = "portico-edge-routers"
+
+// Tag keys on the objects Portico creates. Every object of a share carries the share token, so
+// DeleteShareService removes exactly that share's objects.
+const (
+	tagPortico = "portico"
+	tagShare   = "porticoShare"
+)
+
+// cleanupTimeout bounds the removal of a half-created share, which runs even when the
+// caller's ctx has ended.
+const cleanupTimeout = 15 * time.Second
+
+// safeToken is what a share token may look like. It keeps the token safe inside a quoted
+// filter value and a URL.
+var safeToken = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// safeID is what a Ziti object id may look like (a shortid or a UUID), for the same reason.
+var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// EnsureBaseline makes sure the edge-router policy exists that lets #portico-frontend and
+// #portico-environment identities use #all edge routers. It is idempotent, and it puts the
+// policy's roles right if someone changed them.
+func (c *Client) EnsureBaseline(ctx context.Context) error {
+	policy := map[string]any{
+		"name":            baselinePolicy,
+		"semantic":        "AnyOf",
+		"edgeRouterRoles": []string{"#all"},
+		"identityRoles":   []string{"#" + RoleFrontend, "#" + RoleEnvironment},
+		"tags":            map[string]string{tagPortico: "baseline"},
+	}
+	found, err := c.list(ctx, "edge-router-policies", fmt.Sprintf("name=%q", baselinePolicy))
+	if err != nil {
+		return fmt.Errorf("looking up edge router policy: %w", err)
+	}
+	if len(found) > 0 {
+		if err := c.call(ctx, http.MethodPut, "edge-router-policies/"+url.PathEscape(found[0].ID), policy, nil); err != nil {
+			return fmt.Errorf("updating edge router policy: %w", err)
+		}
+		return nil
+	}
+	if _, err := c.create(ctx, "edge-router-policies", policy); err != nil {
+		// Another controller may have created it meanwhile; the name is unique.
+		if again, lerr := c.list(ctx, "edge-router-policies", fmt.Sprintf("name=%q", baselinePolicy)); lerr == nil && len(again) > 0 {
+			return nil
+		}
+		return fmt.Errorf("creating edge router policy: %w", err)
+	}
+	return nil
+}
+
+// CreateIdentity creates an identity to be enrolled with a one-time token and returns its id
+// and enrollment JWT. The private key is made where the JWT is redeemed, never here.
+func (c *Client) CreateIdentity(ctx context.Context, name string, roleAttributes []string, tags map[string]string) (id, enrollmentJWT string, err error) {
+	if roleAttributes == nil {
+		roleAttributes = []string{}
+	}
+	id, err = c.create(ctx, "identities", map[string]any{
+		"name":           name,
+		"type":           "Default",
+		"isAdmin":        false,
+		"roleAttributes": roleAttributes,
+		"tags":           tags,
+		"enrollment":     map[string]any{"ott": true},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("creating identity %q: %w", name, err)
+	}
+	var out struct {
+		Data struct {
+			Enrollment struct {
+				OTT struct {
+					JWT string `json:"jwt"`
+				} `json:"ott"`
+			} `json:"enrollment"`
+		} `json:"data"`
+	}
+	err = c.call(ctx, http.MethodGet, "identities/"+url.PathEscape(id), nil, &out)
+	if err == nil && out.Data.Enrollment.OTT.JWT == "" {
+		err = errors.New("identity has no one-time enrollment token")
+	}
+	if err != nil {
+		c.cleanup(ctx, "identities", id)
+		return "", "", fmt.Errorf("reading enrollment of identity %q: %w", name, err)
+	}
+	return id, out.Data.Enrollment.OTT.JWT, nil
+}
+
+// DeleteIdentity deletes the identity id; one that is already gone is fine.
+func (c *Client) DeleteIdentity(ctx context.Context, id string) error {
+	if err := c.remove(ctx, "identities", id); err != nil {
+		return fmt.Errorf("deleting identity %s: %w", id, err)
+	}
+	return nil
+}
+
+// CreateShareService creates the service of a share, named after shareToken and encrypted end
+// to end, with a Bind policy for the identity bindIdentityID, a Dial policy for
+// dialIdentityRoles (such as "#portico-frontend" or "@<id>") and a service-edge-router policy
+// for all routers. Every object is tagged with the token. On failure it removes what it made.
+func (c *Client) CreateShareService(ctx context.Context, shareToken, bindIdentityID string, dialIdentityRoles []string) (serviceID string, err error) {
+	if !safeToken.MatchString(shareToken) {
+		return "", fmt.Errorf("creating share service: invalid share token %q", shareToken)
+	}
+	if bindIdentityID == "" {
+		return "", errors.New("creating share service: no identity to bind it")
+	}
+	if dialIdentityRoles == nil {
+		dialIdentityRoles = []string{}
+	}
+	tags := map[string]string{tagPortico: "share", tagShare: shareToken}
+
+	type made struct{ collection, id string }
+	var done []made
+	defer func() {
+		if err != nil {
+			for i := len(done) - 1; i >= 0; i-- {
+				c.cleanup(ctx, done[i].collection, done[i].id)
+			}
+		}
+	}()
+	step := func(what, collection string, body map[string]any) (string, error) {
+		body["tags"] = tags
+		id, err := c.create(ctx, collection, body)
+		if err != nil {
+			return "", fmt.Errorf("creating %s for share %s: %w", what, shareToken, err)
+		}
+		done = append(done, made{collection, id})
+		return id, nil
+	}
+
+	serviceID, err = step("service", "services", map[string]any{
+		"name":               shareToken,
+		"encryptionRequired": true,
+	})
+	if err != nil {
+		return "", err
+	}
+	svcRole := []string{"@" + serviceID}
+	if _, err = step("bind policy", "service-policies", map[string]any{
+		"name":          shareToken + "-bind",
+		"type":          "Bind",
+		"semantic":      "AnyOf",
+		"serviceRoles":  svcRole,
+		"identityRoles": []string{"@" + bindIdentityID},
+	}); err != nil {
+		return "", err
+	}
+	if _, err = step("dial policy", "service-policies", map[string]any{
+		"name":          shareToken + "-dial",
+		"type":          "Dial",
+		"semantic":      "AnyOf",
+		"serviceRoles":  svcRole,
+		"identityRoles": dialIdentityRoles,
+	}); err != nil {
+		return "", err
+	}
+	if _, err = step("service edge router policy", "service-edge-router-policies", map[string]any{
+		"name":            shareToken,
+		"semantic":        "AnyOf",
+		"serviceRoles":    svcRole,
+		"edgeRouterRoles": []string{"#all"},
+	}); err != nil {
+		return "", err
+	}
+	return serviceID, nil
+}
+
+// shareCollections are the collections that hold a share's objects, policies before the
+// service they point at.
+var shareCollections = []string{"service-policies", "service-edge-router-policies", "services"}
+
+// DeleteShareService removes every object tagged with shareToken. Objects already gone are fine.
+func (c *Client) DeleteShareService(ctx context.Context, shareToken string) error {
+	if !safeToken.MatchString(shareToken) {
+		return fmt.Errorf("deleting share service: invalid share token %q", shareToken)
+	}
+	for _, coll := range shareCollections {
+		objs, err := c.shareObjects(ctx, coll, shareToken)
+		if err != nil {
+			return fmt.Errorf("deleting share %s: listing %s: %w", shareToken, coll, err)
+		}
+		for _, o := range objs {
+			if err := c.remove(ctx, coll, o.ID); err != nil {
+				return fmt.Errorf("deleting share %s: removing %s %s: %w", shareToken, coll, o.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// shareObjects lists the objects of collection tagged with shareToken.
+func (c *Client) shareObjects(ctx context.Context, collection, shareToken string) ([]entity, error) {
+	return c.list(ctx, collection, shareFilter(shareToken))
+}
+
+// shareFilter selects the objects tagged with shareToken. `tags.<key> = "<value>"` works on
+// v1.6.0 for services and both kinds of policy. A filter on an absent tag key matches nothing
+// rather than failing, so the tests check deletions by name as well.
+func shareFilter(shareToken string) string {
+	return fmt.Sprintf(`tags.%s = "%s"`, tagShare, shareToken)
+}
+
+// Terminators returns how many terminators (hosting agents) the service serviceID has.
+func (c *Client) Terminators(ctx context.Context, serviceID string) (int, error) {
+	if !safeID.MatchString(serviceID) {
+		return 0, fmt.Errorf("counting terminators: invalid service id %q", serviceID)
+	}
+	n, err := c.count(ctx, "terminators", fmt.Sprintf(`service = "%s"`, serviceID))
+	if err != nil {
+		return 0, fmt.Errorf("counting terminators of service %s: %w", serviceID, err)
+	}
+	return n, nil
+}
+
+// cleanup removes an object made by a call that then failed, even if ctx has ended.
+func (c *Client) cleanup(ctx context.Context, collection, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	// Best effort: the reconciler removes what a failed cleanup leaves behind.
+	_ = c.remove(ctx, collection, id)
+}

@@ -1,0 +1,224 @@
+// Package e2e runs Portico end to end on the real parts: an OpenZiti network,
+// the controller, Caddy with the Portico modules (in process) and the
+// portico CLI as the agent.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"go.uber.org/zap"
+
+	_ "github.com/porticoproxy/portico/caddymodule"
+	"github.com/porticoproxy/portico/controller"
+	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/testenv"
+	"github.com/porticoproxy/portico/internal/zitiident"
+)
+
+const namespace = "e2e.localhost"
+
+// stack is what TestMain starts once for every test here.
+var stack struct {
+	dir        string
+	ziti       *testenv.Ziti
+	ctrl       *controller.Controller
+	ctrlDone   chan error
+	ctrlAddrs  [2]string // API and gRPC
+	admin      *apiclient.Client
+	apiURL     string
+	portico    string // the CLI binary
+	frontend   string
+	httpAddr   string // Caddy's HTTP listener
+	adminToken string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	zitiBin, err := testenv.ZitiBinary()
+	if testenv.RequireMain("OpenZiti", err) {
+		return 0
+	}
+	dir, err := os.MkdirTemp("", "portico-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	stack.dir = dir
+	os.Setenv("PORTICO_ZITI_BIN", zitiBin)
+	if err := setup(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		teardown()
+		return 1
+	}
+	code := m.Run()
+	teardown()
+	return code
+}
+
+func setup(dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	// Build the CLI while the overlay starts.
+	built := make(chan error, 1)
+	stack.portico = filepath.Join(dir, "portico")
+	go func() {
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", stack.portico, "../cmd/portico").CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("building portico: %v\n%s", err, out)
+		}
+		built <- err
+	}()
+
+	z, err := testenv.StartZiti(ctx, filepath.Join(dir, "ziti"), io.Discard)
+	if err != nil {
+		return err
+	}
+	stack.ziti = z
+
+	stack.adminToken = "e2e-admin-token-0123456789"
+	if err := startController(ctx); err != nil {
+		return err
+	}
+	stack.admin = apiclient.New(stack.apiURL, stack.adminToken)
+
+	if _, err := stack.admin.CreateNamespace(ctx, namespace); err != nil {
+		return err
+	}
+	stack.httpAddr = freeAddr()
+	_, port, _ := net.SplitHostPort(stack.httpAddr)
+	fe, err := stack.admin.CreateFrontend(ctx, "e2e", "http://{host}:"+port)
+	if err != nil {
+		return err
+	}
+	stack.frontend = fe.Token
+	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
+	if err != nil {
+		return err
+	}
+	identityFile := filepath.Join(dir, "frontend.json")
+	if err := os.WriteFile(identityFile, identity, 0o600); err != nil {
+		return err
+	}
+	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
+		return err
+	}
+	if err := startCaddy(fe.Token, fe.Secret, identityFile); err != nil {
+		return err
+	}
+	return <-built
+}
+
+func startController(ctx context.Context) error {
+	cfg := controller.Config{
+		API:        "127.0.0.1:0",
+		GRPC:       "127.0.0.1:0",
+		Store:      "sqlite:" + filepath.Join(stack.dir, "portico.db"),
+		AdminToken: stack.adminToken,
+		Ziti:       controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password},
+	}
+	if stack.ctrlAddrs[0] != "" { // a restart keeps its addresses
+		cfg.API, cfg.GRPC = stack.ctrlAddrs[0], stack.ctrlAddrs[1]
+	}
+	c, err := controller.New(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	stack.ctrl = c
+	stack.ctrlAddrs = [2]string{c.APIAddr(), c.GRPCAddr()}
+	stack.apiURL = "http://" + c.APIAddr()
+	stack.ctrlDone = make(chan error, 1)
+	go func() { stack.ctrlDone <- c.Serve() }()
+	return nil
+}
+
+func stopController() error {
+	if stack.ctrl == nil {
+		return nil
+	}
+	err := stack.ctrl.Close()
+	<-stack.ctrlDone
+	stack.ctrl = nil
+	return err
+}
+
+func startCaddy(frontend, secret, identity string) error {
+	_, port, _ := net.SplitHostPort(stack.httpAddr)
+	caddyfile := fmt.Sprintf(`{
+	admin off
+	storage file_system %[1]s/caddy-data
+	portico {
+		controllers %[2]s
+		frontend %[3]s
+		secret %[4]s
+		identity %[5]s
+		cache_dir %[1]s/portico-cache
+		resync_interval 2s
+	}
+}
+
+http://:%[7]s {
+	bind 127.0.0.1
+	portico
+	handle_errors {
+		respond "{err.status_code} {err.message}"
+	}
+}
+`, stack.dir, stack.ctrl.GRPCAddr(), frontend, secret, identity, stack.httpAddr, port)
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		return fmt.Errorf("adapting Caddyfile: %w", err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "caddyfile warning:", w.String())
+	}
+	return caddy.Load(cfg, true)
+}
+
+func teardown() {
+	caddy.Stop()
+	stopController()
+	if stack.ziti != nil {
+		stack.ziti.Stop()
+	}
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// wantWithin retries check until it returns nil or d passes.
+func wantWithin(t *testing.T, d time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

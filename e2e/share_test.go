@@ -1,0 +1,373 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/porticoproxy/portico/internal/apiclient"
+)
+
+const bigSize = 5 << 20
+
+// bigBody is the 5 MB the backend streams, the same bytes every time.
+var bigBody = func() []byte {
+	b := make([]byte, bigSize)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}()
+
+// newBackend is the local service an agent shares.
+func newBackend(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello from the backend")
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Host", r.Header.Get("X-Forwarded-Host"))
+		body, _ := io.ReadAll(r.Body) // net/http cannot read a body after it starts the answer
+		w.Write(body)
+	})
+	mux.HandleFunc("GET /big", func(w http.ResponseWriter, r *http.Request) {
+		// Written in small pieces without a length, so it streams chunked.
+		for off := 0; off < len(bigBody); off += 64 << 10 {
+			w.Write(bigBody[off:min(off+64<<10, len(bigBody))])
+		}
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, append([]byte("echo: "), msg...)); err != nil {
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// frontendClient sends every request to the Caddy frontend, whatever the
+// URL's host, as a DNS entry for the share's name would.
+var frontendClient = &http.Client{
+	Timeout: 30 * time.Second,
+	Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, stack.httpAddr)
+		},
+		DisableKeepAlives: true,
+	},
+}
+
+func get(host, path string) (int, string, error) {
+	resp, err := frontendClient.Get("http://" + host + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+func wantStatus(host string, status int) func() error {
+	return func() error {
+		code, body, err := get(host, "/")
+		if err != nil {
+			return err
+		}
+		if code != status {
+			return fmt.Errorf("status %d (%q), want %d", code, body, status)
+		}
+		return nil
+	}
+}
+
+// account creates an account and enables an environment for it in its own home.
+func account(t *testing.T, name string) (apiclient.Account, string) {
+	t.Helper()
+	acct, err := stack.admin.CreateAccount(context.Background(), fmt.Sprintf("%s-%d@e2e.localhost", name, time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	out, err := exec.Command(stack.portico, "enable", acct.Token, "--api", stack.apiURL, "--home", home).CombinedOutput()
+	if err != nil {
+		t.Fatalf("portico enable: %v\n%s", err, out)
+	}
+	return acct, home
+}
+
+// agent is a running `portico share public`.
+type agent struct {
+	cmd   *exec.Cmd
+	out   *syncBuffer
+	token string
+	host  string
+	done  chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startAgent(t *testing.T, home, target string) *agent {
+	t.Helper()
+	a := &agent{out: &syncBuffer{}, done: make(chan error, 1)}
+	a.cmd = exec.Command(stack.portico, "share", "public", target, "--home", home)
+	stdout, err := a.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Stderr = a.out
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			fmt.Fprintln(a.out, sc.Text())
+			if u, ok := strings.CutPrefix(sc.Text(), "Public URL: "); ok {
+				urls <- u
+			}
+		}
+		a.done <- a.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if a.cmd.ProcessState == nil {
+			a.cmd.Process.Kill()
+		}
+	})
+	select {
+	case u := <-urls:
+		a.host = strings.TrimPrefix(u, "http://")
+		a.host, _, _ = net.SplitHostPort(a.host)
+		a.token, _, _ = strings.Cut(a.host, ".")
+	case err := <-a.done:
+		t.Fatalf("agent exited early: %v\n%s", err, a.out)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("agent printed no public URL within 60 s:\n%s", a.out)
+	}
+	return a
+}
+
+// stop sends SIGTERM and checks that the agent deleted its share and exited cleanly.
+func (a *agent) stop(t *testing.T) {
+	t.Helper()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Fatalf("agent exited with %v:\n%s", err, a.out)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("agent did not exit within 20 s of SIGTERM:\n%s", a.out)
+	}
+	if !strings.Contains(a.out.String(), "Share "+a.token+" deleted.") {
+		t.Fatalf("agent did not report deleting its share:\n%s", a.out)
+	}
+}
+
+func TestSharePublicEndToEnd(t *testing.T) {
+	_, home := account(t, "alice")
+	backend := newBackend(t)
+	ag := startAgent(t, home, backend.URL)
+	if !strings.HasSuffix(ag.host, "."+namespace) || ag.token == "" {
+		t.Fatalf("public URL host %q is not <token>.%s", ag.host, namespace)
+	}
+	wantWithin(t, 5*time.Second, "the route to appear", wantStatus(ag.host, http.StatusOK))
+
+	t.Run("GET", func(t *testing.T) {
+		code, body, err := get(ag.host, "/")
+		if err != nil || code != 200 || body != "hello from the backend" {
+			t.Fatalf("GET = %d %q %v", code, body, err)
+		}
+		// Host is case-insensitive and may carry a port and a trailing dot.
+		code, _, err = get(strings.ToUpper(ag.token)+"."+namespace+".:80", "/")
+		if err != nil || code != 200 {
+			t.Fatalf("GET with an unnormalised Host = %d %v", code, err)
+		}
+	})
+
+	t.Run("POST echoes the body", func(t *testing.T) {
+		payload := strings.Repeat("portico ", 1000)
+		resp, err := frontendClient.Post("http://"+ag.host+"/echo", "text/plain", strings.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != payload {
+			t.Fatalf("POST = %d, %d bytes back, want %d", resp.StatusCode, len(body), len(payload))
+		}
+		if got := resp.Header.Get("X-Seen-Host"); got != ag.host {
+			t.Errorf("backend saw X-Forwarded-Host %q, want %q", got, ag.host)
+		}
+	})
+
+	t.Run("5 MB streams intact", func(t *testing.T) {
+		resp, err := frontendClient.Get("http://" + ag.host + "/big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		if err != nil || n != bigSize {
+			t.Fatalf("read %d bytes (%v), want %d", n, err, bigSize)
+		}
+		if want := sha256.Sum256(bigBody); !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatal("the 5 MB body arrived corrupted")
+		}
+	})
+
+	t.Run("WebSocket echo", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws://"+ag.host+"/ws", &websocket.DialOptions{HTTPClient: frontendClient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		for _, msg := range []string{"one", "two", strings.Repeat("x", 100000)} {
+			if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			_, got, err := c.Read(ctx)
+			if err != nil || string(got) != "echo: "+msg {
+				t.Fatalf("read %d bytes (%v), want the echo of %d", len(got), err, len(msg))
+			}
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	})
+
+	t.Run("unknown host is 404", func(t *testing.T) {
+		code, body, err := get("nobody."+namespace, "/")
+		if err != nil || code != http.StatusNotFound || !strings.Contains(body, "no share is served at nobody."+namespace) {
+			t.Fatalf("GET unknown host = %d %q %v", code, body, err)
+		}
+	})
+
+	t.Run("ls lists the share", func(t *testing.T) {
+		out, err := exec.Command(stack.portico, "ls", "--home", home).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ag.token) || !strings.Contains(string(out), backend.URL) {
+			t.Fatalf("portico ls: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("a stopped agent's host is 404 within 2 s", func(t *testing.T) {
+		ag.stop(t)
+		wantWithin(t, 2*time.Second, "the deleted share's host to answer 404", wantStatus(ag.host, http.StatusNotFound))
+	})
+}
+
+func TestAgentGoneIs502(t *testing.T) {
+	acct, home := account(t, "bob")
+	ag := startAgent(t, home, newBackend(t).URL)
+	wantWithin(t, 5*time.Second, "the route to appear", wantStatus(ag.host, http.StatusOK))
+	ag.cmd.Process.Kill() // no chance to delete the share
+	<-ag.done
+	code, body, err := get(ag.host, "/")
+	if err != nil || code != http.StatusBadGateway || !strings.Contains(body, "is offline: its agent is not connected") {
+		t.Fatalf("GET with the agent gone = %d %q %v", code, body, err)
+	}
+	if err := apiclient.New(stack.apiURL, acct.Token).DeleteShare(context.Background(), ag.token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAccountsCannotTouchEachOthersShares(t *testing.T) {
+	ctx := context.Background()
+	alice, aliceHome := account(t, "alice")
+	bob, _ := account(t, "bob")
+	ag := startAgent(t, aliceHome, newBackend(t).URL)
+	defer ag.stop(t)
+	asBob := apiclient.New(stack.apiURL, bob.Token)
+
+	shares, err := asBob.Shares(ctx)
+	if err != nil || len(shares) != 0 {
+		t.Fatalf("bob lists %d shares (%v), want 0", len(shares), err)
+	}
+	if err := asBob.DeleteShare(ctx, ag.token); !apiclient.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("bob deleting alice's share: %v, want 404", err)
+	}
+	shares, err = apiclient.New(stack.apiURL, alice.Token).Shares(ctx)
+	if err != nil || len(shares) != 1 || shares[0].Token != ag.token {
+		t.Fatalf("alice lists %+v (%v), want her one share", shares, err)
+	}
+	wantWithin(t, 5*time.Second, "alice's share to keep serving", wantStatus(ag.host, http.StatusOK))
+}
+
+func TestRoutesSurviveControllerOutage(t *testing.T) {
+	_, home := account(t, "carol")
+	ag := startAgent(t, home, newBackend(t).URL)
+	wantWithin(t, 5*time.Second, "the route to appear", wantStatus(ag.host, http.StatusOK))
+
+	if err := stopController(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			startController(context.Background())
+		}
+	})
+	if _, err := stack.admin.Namespaces(context.Background()); err == nil {
+		t.Fatal("the controller still answers after Close")
+	}
+	// Longer than the 2 s resync interval, so the frontend has tried and failed to resync.
+	for range 8 {
+		if err := wantStatus(ag.host, http.StatusOK)(); err != nil {
+			t.Fatalf("with the controller down: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	if err := startController(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	ag.stop(t)
+	wantWithin(t, 15*time.Second, "the frontend to resync after the controller restart", wantStatus(ag.host, http.StatusNotFound))
+}

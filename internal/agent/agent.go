@@ -1,0 +1,59 @@
+// Package agent forwards what arrives on a share's Ziti listener to the
+// local target.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Serve proxies HTTP requests from ln to target until ctx ends or ln closes.
+// httputil.ReverseProxy carries streaming bodies and WebSocket upgrades.
+func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure bool, logger *zap.Logger) error {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil // the target is local; never go through an HTTP proxy
+	if insecure {
+		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+			if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto != "" {
+				pr.Out.Header.Set("X-Forwarded-Proto", proto)
+			}
+		},
+		Transport: transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.Warn("target unreachable", zap.String("target", target.String()), zap.Error(err))
+			http.Error(w, "portico agent: the shared service at "+target.String()+" is not answering", http.StatusBadGateway)
+		},
+	}
+	srv := &http.Server{
+		Handler:           rp,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          zap.NewStdLog(logger),
+	}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) || ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

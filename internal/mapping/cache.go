@@ -1,0 +1,62 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// cacheFile is the on-disk form of a table.
+type cacheFile struct {
+	Revision int64     `json:"revision"`
+	Mappings []Mapping `json:"mappings"`
+}
+
+// Save writes the table to path atomically (a temporary file renamed into
+// place), so a crash never leaves a torn cache behind.
+func (t *Table) Save(path string) error {
+	rev, ms := t.Mappings()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating cache directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".mappings-*")
+	if err != nil {
+		return fmt.Errorf("creating cache file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := json.NewEncoder(tmp).Encode(cacheFile{Revision: rev, Mappings: ms}); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing cache file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("closing cache file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replacing cache file: %w", err)
+	}
+	return nil
+}
+
+// Load fills the table from a cache written by Save. A missing file is not an
+// error: loaded is false and the table is left alone.
+func (t *Table) Load(path string) (loaded bool, err error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("opening cache file: %w", err)
+	}
+	defer f.Close()
+	var c cacheFile
+	if err := json.NewDecoder(f).Decode(&c); err != nil {
+		return false, fmt.Errorf("reading cache file %s: %w", path, err)
+	}
+	t.Replace(c.Revision, c.Mappings)
+	return true, nil
+}

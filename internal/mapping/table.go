@@ -1,0 +1,170 @@
+// Package mapping holds a frontend's Host→share table and the rule by which
+// numbered changes from the controller are applied to it.
+package mapping
+
+import (
+	"sync"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// Op is what a change does to a mapping.
+type Op uint8
+
+const (
+	// Upsert adds a mapping or replaces the one with the same name.
+	Upsert Op = iota + 1
+	// Delete removes a mapping by name (a tombstone).
+	Delete
+)
+
+func (o Op) String() string {
+	switch o {
+	case Upsert:
+		return "upsert"
+	case Delete:
+		return "delete"
+	}
+	return "unknown"
+}
+
+// Mapping binds a host name to a share.
+type Mapping struct {
+	Name   string `json:"name"`
+	Share  string `json:"share"`
+	Policy []byte `json:"policy,omitempty"`
+}
+
+// Change is one numbered entry of a frontend's journal.
+type Change struct {
+	Revision int64 `json:"revision"`
+	Op       Op    `json:"op"`
+	Mapping
+}
+
+// Route is what a request for a mapped host resolves to. Routes are built
+// once per change so that the request path allocates nothing.
+type Route struct {
+	Mapping
+	// Upstreams is what the dynamic upstream module returns for this share.
+	Upstreams []*reverseproxy.Upstream
+}
+
+// UpstreamPort is the nominal port in an upstream's dial address. The Ziti
+// transport dials the service named by the host part and ignores it.
+const UpstreamPort = "80"
+
+func newRoute(m Mapping) *Route {
+	return &Route{
+		Mapping:   m,
+		Upstreams: []*reverseproxy.Upstream{{Dial: m.Share + ":" + UpstreamPort}},
+	}
+}
+
+// Result says what Apply did with a change.
+type Result uint8
+
+const (
+	// Applied means the change was the next revision and is now in the table.
+	Applied Result = iota + 1
+	// Duplicate means the table already holds this revision; nothing changed.
+	Duplicate
+	// Gap means revisions are missing before this one; the caller must pull
+	// the missing changes (or a snapshot) before applying more.
+	Gap
+	// NotLoaded means the table has no snapshot yet to apply changes to.
+	NotLoaded
+)
+
+// Table is a frontend's mapping table. Lookups may run concurrently with
+// updates; each change and each snapshot becomes visible as a whole.
+type Table struct {
+	mu       sync.RWMutex
+	routes   map[string]*Route
+	revision int64
+	loaded   bool
+}
+
+// NewTable returns an empty table that has not been loaded yet.
+func NewTable() *Table {
+	return &Table{routes: map[string]*Route{}}
+}
+
+// Lookup returns the route for a normalised host name. loaded is false until
+// the table has been filled once, so a caller can tell "unknown" from "not yet".
+func (t *Table) Lookup(host string) (route *Route, loaded bool) {
+	t.mu.RLock()
+	route, loaded = t.routes[host], t.loaded
+	t.mu.RUnlock()
+	return route, loaded
+}
+
+// Revision returns the revision the table reflects.
+func (t *Table) Revision() int64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.revision
+}
+
+// Loaded reports whether the table has been filled from a snapshot or cache.
+func (t *Table) Loaded() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.loaded
+}
+
+// Len returns the number of mappings.
+func (t *Table) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.routes)
+}
+
+// Replace swaps the whole table for a snapshot taken at revision.
+func (t *Table) Replace(revision int64, mappings []Mapping) {
+	routes := make(map[string]*Route, len(mappings))
+	for _, m := range mappings {
+		routes[m.Name] = newRoute(m)
+	}
+	t.mu.Lock()
+	t.routes, t.revision, t.loaded = routes, revision, true
+	t.mu.Unlock()
+}
+
+// Apply applies one change by the revision rule: the next revision is
+// applied, an old one is dropped as a duplicate, and a later one is refused
+// as a gap so that the caller fetches what is missing first.
+func (t *Table) Apply(c Change) Result {
+	var r *Route
+	if c.Op == Upsert {
+		r = newRoute(c.Mapping) // built outside the lock
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case !t.loaded:
+		return NotLoaded
+	case c.Revision <= t.revision:
+		return Duplicate
+	case c.Revision != t.revision+1:
+		return Gap
+	}
+	if c.Op == Delete {
+		delete(t.routes, c.Name)
+	} else {
+		t.routes[c.Name] = r
+	}
+	t.revision = c.Revision
+	return Applied
+}
+
+// Mappings returns a copy of every mapping and the revision they reflect.
+func (t *Table) Mappings() (int64, []Mapping) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Mapping, 0, len(t.routes))
+	for _, r := range t.routes {
+		out = append(out, r.Mapping)
+	}
+	return t.revision, out
+}

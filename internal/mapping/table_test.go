@@ -1,0 +1,168 @@
+package mapping
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func upsert(rev int64, name, share string) Change {
+	return Change{Revision: rev, Op: Upsert, Mapping: Mapping{Name: name, Share: share}}
+}
+
+func del(rev int64, name string) Change {
+	return Change{Revision: rev, Op: Delete, Mapping: Mapping{Name: name}}
+}
+
+func TestApplyRule(t *testing.T) {
+	tests := []struct {
+		name    string
+		changes []Change
+		results []Result
+		rev     int64
+		want    map[string]string // host → share; absent hosts must not resolve
+		absent  []string
+	}{
+		{
+			name:    "in order",
+			changes: []Change{upsert(1, "a.ns", "sa"), upsert(2, "b.ns", "sb")},
+			results: []Result{Applied, Applied},
+			rev:     2,
+			want:    map[string]string{"a.ns": "sa", "b.ns": "sb"},
+		},
+		{
+			name:    "duplicate is dropped",
+			changes: []Change{upsert(1, "a.ns", "sa"), upsert(1, "a.ns", "other"), upsert(0, "z.ns", "sz")},
+			results: []Result{Applied, Duplicate, Duplicate},
+			rev:     1,
+			want:    map[string]string{"a.ns": "sa"},
+			absent:  []string{"z.ns"},
+		},
+		{
+			name:    "gap is refused until filled",
+			changes: []Change{upsert(1, "a.ns", "sa"), upsert(3, "c.ns", "sc"), upsert(2, "b.ns", "sb"), upsert(3, "c.ns", "sc")},
+			results: []Result{Applied, Gap, Applied, Applied},
+			rev:     3,
+			want:    map[string]string{"a.ns": "sa", "b.ns": "sb", "c.ns": "sc"},
+		},
+		{
+			name:    "delete is a tombstone",
+			changes: []Change{upsert(1, "a.ns", "sa"), del(2, "a.ns"), del(3, "never.ns")},
+			results: []Result{Applied, Applied, Applied},
+			rev:     3,
+			absent:  []string{"a.ns", "never.ns"},
+		},
+		{
+			name:    "upsert replaces",
+			changes: []Change{upsert(1, "a.ns", "sa"), upsert(2, "a.ns", "sa2")},
+			results: []Result{Applied, Applied},
+			rev:     2,
+			want:    map[string]string{"a.ns": "sa2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := NewTable()
+			tab.Replace(0, nil)
+			for i, c := range tt.changes {
+				if got := tab.Apply(c); got != tt.results[i] {
+					t.Fatalf("change %d (rev %d): got result %d, want %d", i, c.Revision, got, tt.results[i])
+				}
+			}
+			if got := tab.Revision(); got != tt.rev {
+				t.Errorf("revision = %d, want %d", got, tt.rev)
+			}
+			for host, share := range tt.want {
+				r, _ := tab.Lookup(host)
+				if r == nil || r.Share != share {
+					t.Errorf("Lookup(%q) = %+v, want share %q", host, r, share)
+				} else if len(r.Upstreams) != 1 || r.Upstreams[0].Dial != share+":80" {
+					t.Errorf("Lookup(%q) upstreams = %+v", host, r.Upstreams)
+				}
+			}
+			for _, host := range tt.absent {
+				if r, _ := tab.Lookup(host); r != nil {
+					t.Errorf("Lookup(%q) = %+v, want none", host, r)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyBeforeLoad(t *testing.T) {
+	tab := NewTable()
+	if got := tab.Apply(upsert(1, "a.ns", "sa")); got != NotLoaded {
+		t.Fatalf("Apply before load = %d, want NotLoaded", got)
+	}
+	if _, loaded := tab.Lookup("a.ns"); loaded {
+		t.Fatal("table reports loaded before any snapshot")
+	}
+}
+
+func TestReplaceSwapsWholeTable(t *testing.T) {
+	tab := NewTable()
+	tab.Replace(5, []Mapping{{Name: "a.ns", Share: "sa"}})
+	tab.Replace(9, []Mapping{{Name: "b.ns", Share: "sb"}})
+	if r, _ := tab.Lookup("a.ns"); r != nil {
+		t.Errorf("a.ns survived a snapshot that does not hold it")
+	}
+	if r, loaded := tab.Lookup("b.ns"); r == nil || !loaded {
+		t.Errorf("b.ns missing after snapshot")
+	}
+	if tab.Revision() != 9 {
+		t.Errorf("revision = %d, want 9", tab.Revision())
+	}
+}
+
+func TestCacheRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "cache.json")
+	tab := NewTable()
+	tab.Replace(7, []Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(`{"x":1}`)}})
+	if err := tab.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back := NewTable()
+	if ok, err := back.Load(path); err != nil || !ok {
+		t.Fatalf("Load = %v, %v", ok, err)
+	}
+	r, loaded := back.Lookup("a.ns")
+	if !loaded || r == nil || r.Share != "sa" || string(r.Policy) != `{"x":1}` || back.Revision() != 7 {
+		t.Fatalf("loaded table = rev %d, %+v", back.Revision(), r)
+	}
+	if ok, err := NewTable().Load(filepath.Join(t.TempDir(), "missing.json")); ok || err != nil {
+		t.Fatalf("Load(missing) = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// TestConcurrentReaders runs under -race: readers must never see a torn table.
+func TestConcurrentReaders(t *testing.T) {
+	tab := NewTable()
+	tab.Replace(0, nil)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r, _ := tab.Lookup("a.ns"); r != nil && r.Share == "" {
+					t.Error("half-built route seen")
+				}
+			}
+		}()
+	}
+	for i := int64(1); i <= 2000; i++ {
+		if i%2 == 1 {
+			tab.Apply(upsert(i, "a.ns", "sa"))
+		} else {
+			tab.Apply(del(i, "a.ns"))
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

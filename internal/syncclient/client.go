@@ -1,0 +1,327 @@
+// Package syncclient keeps a frontend's mapping table in step with the
+// controllers: a snapshot to start, a Watch stream for each change as it
+// commits, and a periodic pull of the journal that repairs anything missed.
+package syncclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+
+	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/syncpb"
+)
+
+// Config says which controllers to follow, as which frontend.
+type Config struct {
+	// Controllers are the gRPC addresses of the controllers; the client fails
+	// over among them.
+	Controllers []string
+	// Frontend and Secret authenticate the frontend.
+	Frontend, Secret string
+	// ResyncInterval is how often the journal is pulled to repair anything
+	// the stream missed. Zero means 30 s.
+	ResyncInterval time.Duration
+	// CacheFile, if set, keeps the last table on disk so that a restart
+	// serves the known routes before any controller answers.
+	CacheFile string
+}
+
+// Client follows a frontend's mappings into a table.
+type Client struct {
+	cfg    Config
+	table  *mapping.Table
+	logger *zap.Logger
+	conn   *grpc.ClientConn
+	rpc    syncpb.SyncClient
+
+	pullMu sync.Mutex // one pull or snapshot at a time
+	dirty  chan struct{}
+
+	mu        sync.Mutex
+	connected bool
+	lastErr   error
+	lastSync  time.Time
+}
+
+// New returns a client for cfg that fills table. It does no network I/O.
+func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) {
+	if len(cfg.Controllers) == 0 {
+		return nil, errors.New("no controller addresses")
+	}
+	if cfg.Frontend == "" || cfg.Secret == "" {
+		return nil, errors.New("frontend token and secret are required")
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = 30 * time.Second
+	}
+	// A manual resolver with every address lets gRPC fail over among the
+	// controllers without a load balancer in front of them.
+	r := manual.NewBuilderWithScheme("portico")
+	addrs := make([]resolver.Address, len(cfg.Controllers))
+	for i, a := range cfg.Controllers {
+		addrs[i] = resolver.Address{Addr: a}
+	}
+	r.InitialState(resolver.State{Addresses: addrs})
+	conn, err := grpc.NewClient("portico:///controllers",
+		grpc.WithResolvers(r),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("creating grpc client: %w", err)
+	}
+	return &Client{cfg: cfg, table: table, logger: logger, conn: conn, rpc: syncpb.NewSyncClient(conn), dirty: make(chan struct{}, 1)}, nil
+}
+
+// Close releases the connection. Run must have returned.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Status is the client's health, for the admin API.
+type Status struct {
+	Connected bool      `json:"connected"`
+	LastError string    `json:"last_error,omitempty"`
+	LastSync  time.Time `json:"last_sync"`
+	Revision  int64     `json:"revision"`
+	Mappings  int       `json:"mappings"`
+	Loaded    bool      `json:"loaded"`
+}
+
+// Status reports the client's health.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	s := Status{Connected: c.connected, LastSync: c.lastSync}
+	if c.lastErr != nil {
+		s.LastError = c.lastErr.Error()
+	}
+	c.mu.Unlock()
+	s.Revision, s.Mappings, s.Loaded = c.table.Revision(), c.table.Len(), c.table.Loaded()
+	return s
+}
+
+func (c *Client) setState(connected bool, err error) {
+	c.mu.Lock()
+	c.connected, c.lastErr = connected, err
+	if err == nil {
+		c.lastSync = time.Now()
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) auth(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, syncpb.SecretKey, c.cfg.Secret)
+}
+
+// Run keeps the table in step until ctx ends.
+func (c *Client) Run(ctx context.Context) {
+	if c.cfg.CacheFile != "" && !c.table.Loaded() {
+		if ok, err := c.table.Load(c.cfg.CacheFile); err != nil {
+			c.logger.Warn("ignoring the mapping cache", zap.Error(err))
+		} else if ok {
+			c.logger.Info("serving cached mappings until a controller answers",
+				zap.Int("mappings", c.table.Len()), zap.Int64("revision", c.table.Revision()))
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.resyncLoop(ctx) }()
+	go func() { defer wg.Done(); c.saveLoop(ctx) }()
+	defer wg.Wait()
+
+	delay := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.follow(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.setState(false, err)
+		c.logger.Warn("mapping stream interrupted; retrying", zap.Error(err), zap.Duration("in", delay))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay + rand.N(delay/2)):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// follow takes a snapshot if the table has none, then applies the Watch
+// stream until it breaks.
+func (c *Client) follow(ctx context.Context) error {
+	if !c.table.Loaded() {
+		if err := c.snapshot(ctx); err != nil {
+			return err
+		}
+	}
+	stream, err := c.rpc.Watch(c.auth(ctx), &syncpb.WatchRequest{Frontend: c.cfg.Frontend, After: c.table.Revision()})
+	if err != nil {
+		return fmt.Errorf("opening watch: %w", err)
+	}
+	c.setState(true, nil)
+	for {
+		pc, err := stream.Recv()
+		if status.Code(err) == codes.FailedPrecondition {
+			return c.snapshot(ctx) // the journal no longer reaches our revision
+		}
+		if err != nil {
+			return fmt.Errorf("watching: %w", err)
+		}
+		ch, err := syncpb.ToChange(pc)
+		if err != nil {
+			c.logger.Warn("dropping a malformed change and resyncing", zap.Error(err))
+			if err := c.Pull(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.apply(ctx, ch); err != nil {
+			return err
+		}
+	}
+}
+
+// apply applies one change, pulling the journal first when there is a gap.
+func (c *Client) apply(ctx context.Context, ch mapping.Change) error {
+	switch c.table.Apply(ch) {
+	case mapping.Applied:
+		c.markDirty()
+	case mapping.Gap:
+		if err := c.Pull(ctx); err != nil {
+			return err
+		}
+		if c.table.Apply(ch) == mapping.Applied {
+			c.markDirty()
+		}
+	case mapping.NotLoaded:
+		return c.snapshot(ctx)
+	}
+	c.setState(true, nil)
+	return nil
+}
+
+// Pull brings the table up to the controller's revision from the journal,
+// falling back to a snapshot when the journal is too short.
+func (c *Client) Pull(ctx context.Context) error {
+	c.pullMu.Lock()
+	defer c.pullMu.Unlock()
+	if !c.table.Loaded() {
+		return c.snapshotLocked(ctx)
+	}
+	for {
+		after := c.table.Revision()
+		resp, err := c.rpc.Changes(c.auth(ctx), &syncpb.ChangesRequest{Frontend: c.cfg.Frontend, After: after})
+		if err != nil {
+			return fmt.Errorf("pulling changes after %d: %w", after, err)
+		}
+		if resp.TooOld {
+			return c.snapshotLocked(ctx)
+		}
+		for _, pc := range resp.Changes {
+			ch, err := syncpb.ToChange(pc)
+			if err != nil {
+				c.logger.Warn("malformed journal entry; taking a snapshot", zap.Error(err))
+				return c.snapshotLocked(ctx)
+			}
+			if c.table.Apply(ch) == mapping.Gap {
+				return c.snapshotLocked(ctx)
+			}
+		}
+		if len(resp.Changes) > 0 {
+			c.markDirty()
+		}
+		if len(resp.Changes) == 0 || c.table.Revision() >= resp.Revision {
+			return nil
+		}
+	}
+}
+
+func (c *Client) snapshot(ctx context.Context) error {
+	c.pullMu.Lock()
+	defer c.pullMu.Unlock()
+	return c.snapshotLocked(ctx)
+}
+
+func (c *Client) snapshotLocked(ctx context.Context) error {
+	stream, err := c.rpc.Snapshot(c.auth(ctx), &syncpb.SnapshotRequest{Frontend: c.cfg.Frontend})
+	if err != nil {
+		return fmt.Errorf("requesting snapshot: %w", err)
+	}
+	var (
+		rev int64
+		ms  []mapping.Mapping
+	)
+	for {
+		chunk, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("receiving snapshot: %w", err)
+		}
+		rev = chunk.Revision
+		ms = append(ms, syncpb.ToMappings(chunk.Mappings)...)
+		if chunk.Last {
+			break
+		}
+	}
+	c.table.Replace(rev, ms)
+	c.markDirty()
+	c.logger.Info("loaded mapping snapshot", zap.Int64("revision", rev), zap.Int("mappings", len(ms)))
+	return nil
+}
+
+// resyncLoop pulls the journal periodically, so a change the stream lost,
+// a delete included, is repaired within one interval.
+func (c *Client) resyncLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.ResyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.Pull(ctx); err != nil && ctx.Err() == nil {
+				c.logger.Warn("periodic resync failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+func (c *Client) markDirty() {
+	select {
+	case c.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// saveLoop writes the table to the cache file at most once a second.
+func (c *Client) saveLoop(ctx context.Context) {
+	if c.cfg.CacheFile == "" {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.dirty:
+		}
+		if err := c.table.Save(c.cfg.CacheFile); err != nil {
+			c.logger.Warn("saving the mapping cache", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,262 @@
+// This file finds the ziti binary and runs a throwaway OpenZiti quickstart network on loopback.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ZitiVersion is the OpenZiti release that the tests run against and scripts/ziti-build.sh builds.
+const ZitiVersion = "v1.6.0"
+
+// zitiReadyTimeout bounds the quickstart's start; it takes 7–19 s on the 2-core machines here.
+const zitiReadyTimeout = 90 * time.Second
+
+// zitiReadyLine is what quickstart prints once both the controller and its router run.
+const zitiReadyLine = "controller and router started."
+
+// ZitiBinary returns the path of the ziti binary: $PORTICO_ZITI_BIN if set, else the copy that
+// scripts/ziti-build.sh caches under ${XDG_CACHE_HOME:-$HOME/.cache}/portico.
+func ZitiBinary() (string, error) {
+	if p := os.Getenv("PORTICO_ZITI_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("ziti binary from PORTICO_ZITI_BIN: %w", err)
+		}
+		return p, nil
+	}
+	// PORTICO_CACHE mirrors scripts/ziti-build.sh, so both agree on where the binary lives.
+	cache := os.Getenv("PORTICO_CACHE")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("finding the ziti binary: %w", err)
+			}
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "portico")
+	}
+	p := filepath.Join(cache, "ziti-"+ZitiVersion)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("ziti %s not found at %s: run scripts/ziti-build.sh (or set PORTICO_ZITI_BIN)", ZitiVersion, p)
+	}
+	return p, nil
+}
+
+// Ziti is a running quickstart network: one controller and one edge router in one process.
+type Ziti struct {
+	// ManagementURL is the Edge Management API, https://127.0.0.1:P/edge/management/v1.
+	ManagementURL string
+	// ClientURL is the Edge Client API, https://127.0.0.1:P/edge/client/v1.
+	ClientURL string
+	// CtrlAddress is the controller's base address, https://127.0.0.1:P.
+	CtrlAddress string
+	// Username and Password are the admin credentials.
+	Username, Password string
+	// Home is the quickstart's --home directory (PKI, database, configs).
+	Home string
+	// LogFile holds the quickstart's stdout and stderr.
+	LogFile string
+	// CtrlPort and RouterPort are the loopback ports of the controller and the edge router.
+	CtrlPort, RouterPort int
+
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	waitErr  error
+	stopOnce sync.Once
+}
+
+// StartZiti runs `ziti edge quickstart` with its state under dir and waits until the controller
+// and its router are up. Output goes to dir/ziti.log and, if log is not nil, to log too. ctx
+// bounds only the start; call Stop to end the network.
+func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
+	bin, err := ZitiBinary()
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, fmt.Errorf("choosing ports for ziti: %w", err)
+	}
+	cfgDir := filepath.Join(dir, "cfg")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating ziti config dir: %w", err)
+	}
+	logPath := filepath.Join(dir, "ziti.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("creating ziti log: %w", err)
+	}
+	var out io.Writer = logFile
+	if log != nil {
+		out = io.MultiWriter(logFile, log)
+	}
+
+	ctrl := "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	z := &Ziti{
+		ManagementURL: ctrl + "/edge/management/v1",
+		ClientURL:     ctrl + "/edge/client/v1",
+		CtrlAddress:   ctrl,
+		Username:      "admin",
+		Password:      "admin",
+		Home:          filepath.Join(dir, "home"),
+		LogFile:       logPath,
+		CtrlPort:      ports[0],
+		RouterPort:    ports[1],
+		exited:        make(chan struct{}),
+	}
+	// Not exec.CommandContext: ctx bounds the start, not the network's life.
+	z.cmd = exec.Command(bin, "edge", "quickstart",
+		"--home", z.Home,
+		"--username", z.Username, "--password", z.Password,
+		"--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
+		"--ctrl-port", strconv.Itoa(z.CtrlPort), "--router-port", strconv.Itoa(z.RouterPort))
+	z.cmd.Env = append(os.Environ(),
+		"ZITI_CTRL_BIND_ADDRESS=127.0.0.1",
+		"ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1",
+		// A per-run CLI state dir keeps parallel runs from sharing a login.
+		"ZITI_CONFIG_DIR="+cfgDir,
+	)
+	z.cmd.Stdout, z.cmd.Stderr = out, out
+	setProcessGroup(z.cmd)
+	if err := z.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting ziti quickstart: %w", err)
+	}
+	go func() {
+		z.waitErr = z.cmd.Wait()
+		_ = logFile.Close()
+		close(z.exited)
+	}()
+
+	if err := z.waitReady(ctx); err != nil {
+		z.Stop()
+		return nil, err
+	}
+	return z, nil
+}
+
+// waitReady waits for quickstart's ready line, or for its router to be online, which does not
+// depend on the wording of a log line.
+func (z *Ziti) waitReady(ctx context.Context) error {
+	deadline := time.NewTimer(zitiReadyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for ziti quickstart: %w; log %s ends:\n%s", ctx.Err(), z.LogFile, z.logTail(40))
+		case <-z.exited:
+			return fmt.Errorf("ziti quickstart exited before it was ready (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.logTail(40))
+		case <-deadline.C:
+			return fmt.Errorf("ziti quickstart not ready after %s; log %s ends:\n%s", zitiReadyTimeout, z.LogFile, z.logTail(40))
+		case <-tick.C:
+			if b, err := os.ReadFile(z.LogFile); err == nil && bytes.Contains(b, []byte(zitiReadyLine)) {
+				return nil
+			}
+			if n%8 == 0 && z.routerOnline(ctx) {
+				return nil
+			}
+		}
+	}
+}
+
+// routerOnline asks the management API whether an edge router is online. It skips TLS
+// verification: it talks to the loopback process it just started and only reads a flag.
+func (z *Ziti) routerOnline(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer hc.CloseIdleConnections()
+
+	body := fmt.Sprintf(`{"username":%q,"password":%q}`, z.Username, z.Password)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, z.ManagementURL+"/authenticate?method=password", strings.NewReader(body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	token := resp.Header.Get("zt-session")
+	if resp.StatusCode != http.StatusOK || token == "" {
+		return false
+	}
+
+	req, err = http.NewRequestWithContext(ctx, http.MethodGet, z.ManagementURL+"/edge-routers", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("zt-session", token)
+	resp, err = hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"isOnline":true`))
+}
+
+// logTail returns the last n lines of the quickstart log, for error messages.
+func (z *Ziti) logTail(n int) string {
+	b, err := os.ReadFile(z.LogFile)
+	if err != nil {
+		return "(log unreadable: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop ends the network: SIGTERM to its process group (it exits in about 1 s), then SIGKILL
+// after 10 s. It is safe to call more than once.
+func (z *Ziti) Stop() {
+	z.stopOnce.Do(func() {
+		signalGroup(z.cmd, false)
+		select {
+		case <-z.exited:
+		case <-time.After(10 * time.Second):
+			signalGroup(z.cmd, true)
+			<-z.exited
+		}
+	})
+}
+
+// freePorts returns n distinct free loopback TCP ports. They are held open until all are
+// chosen, so the kernel cannot hand out the same one twice.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

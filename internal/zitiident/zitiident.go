@@ -1,0 +1,175 @@
+// Package zitiident enrolls OpenZiti identities and dials and binds services with them. The
+// agent, the CLI and the frontend share it.
+package zitiident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/openziti/sdk-golang/ziti"
+	"github.com/openziti/sdk-golang/ziti/edge"
+	"github.com/openziti/sdk-golang/ziti/enroll"
+)
+
+// ErrServiceNotFound means the identity cannot see the service, even after asking the
+// controller again: it does not exist, or no policy grants the identity access to it.
+var ErrServiceNotFound = errors.New("service not found")
+
+// listenRetryFor bounds how long Listen keeps retrying while a new service or its policies
+// propagate to the identity.
+const listenRetryFor = 10 * time.Second
+
+// Enroll enrolls the one-time-token identity of jwt and returns the identity file (a JSON
+// ziti.Config) that holds its certificate and private key. The key is generated here and never
+// leaves this machine.
+func Enroll(jwt string) ([]byte, error) {
+	claims, token, err := enroll.ParseToken(jwt)
+	if err != nil {
+		return nil, fmt.Errorf("parsing enrollment token: %w", err)
+	}
+	cfg, err := enroll.Enroll(enroll.EnrollmentFlags{
+		Token:     claims,
+		JwtToken:  token,
+		JwtString: jwt,
+		// EC keys take milliseconds; RSA-4096 takes about 2 s.
+		KeyAlg: "EC",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enrolling identity: %w", err)
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding identity: %w", err)
+	}
+	return b, nil
+}
+
+// NewContext returns a Ziti context for the identity file written from Enroll's result. It
+// authenticates lazily, on first use.
+func NewContext(identityFile string) (ziti.Context, error) {
+	b, err := os.ReadFile(identityFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading identity: %w", err)
+	}
+	return NewContextFromJSON(b)
+}
+
+// NewContextFromJSON is NewContext for an identity held in memory.
+func NewContextFromJSON(identity []byte) (ziti.Context, error) {
+	var cfg ziti.Config
+	if err := json.Unmarshal(identity, &cfg); err != nil {
+		return nil, fmt.Errorf("decoding identity: %w", err)
+	}
+	zc, err := ziti.NewContext(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating ziti context: %w", err)
+	}
+	awaitVersionProbe(zc)
+	return zc, nil
+}
+
+// versionProbeWait bounds awaitVersionProbe when the controller does not answer.
+const versionProbeWait = 5 * time.Second
+
+// awaitVersionProbe waits until the SDK's background probe of the controller's version is
+// done. The probe races Authenticate on shared TLS state (openziti/sdk-golang#1024, v1.4.0 to
+// v1.9.0), which fails every -race test that uses a context. The probe retries forever while
+// the controller is down, so the wait is bounded; Authenticate would block on it anyway.
+func awaitVersionProbe(zc ziti.Context) {
+	impl, ok := zc.(*ziti.ContextImpl)
+	if !ok || impl.CtrlClt == nil || impl.CtrlClt.ClientApiClient == nil || impl.CtrlClt.API == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		// It runs the probe's sync.Once, so it returns when the probe has finished.
+		impl.CtrlClt.API.ControllerSupportsHa()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(versionProbeWait):
+	}
+}
+
+// Dial connects to service through zc. A service created after zc authenticated is invisible
+// to zc until its 5-minute refresh, so on a miss Dial asks the controller once and retries.
+func Dial(ctx context.Context, zc ziti.Context, service string) (edge.Conn, error) {
+	refreshed := false
+	if _, ok := zc.GetService(service); !ok {
+		if err := refresh(zc, service); err != nil {
+			return nil, fmt.Errorf("dialing %q: %w", service, err)
+		}
+		refreshed = true
+	}
+	conn, err := zc.DialContext(ctx, service)
+	if err != nil && !refreshed && isMiss(err) && ctx.Err() == nil {
+		// The cached service may be stale (deleted and created again under the same name).
+		if rerr := refresh(zc, service); rerr != nil {
+			return nil, fmt.Errorf("dialing %q: %w", service, rerr)
+		}
+		conn, err = zc.DialContext(ctx, service)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dialing %q: %w", service, err)
+	}
+	return conn, nil
+}
+
+// Listen binds service through zc and returns once a router has accepted the bind, so a dial
+// that follows finds a terminator. While a new service or its Bind policy propagates to zc, it
+// refreshes the service and retries for up to 10 s, within ctx.
+func Listen(ctx context.Context, zc ziti.Context, service string) (edge.Listener, error) {
+	ctx, cancel := context.WithTimeout(ctx, listenRetryFor)
+	defer cancel()
+
+	var lastErr error
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		if _, ok := zc.GetService(service); !ok || attempt > 0 {
+			lastErr = refresh(zc, service)
+		}
+		if lastErr == nil || !errors.Is(lastErr, ErrServiceNotFound) {
+			opts := &ziti.ListenOptions{WaitForNEstablishedListeners: 1}
+			// The SDK's wait for the bind ignores ctx, so bound it by what is left of ctx.
+			if dl, ok := ctx.Deadline(); ok {
+				opts.ConnectTimeout = max(time.Until(dl), time.Second)
+			}
+			l, err := zc.ListenWithOptions(service, opts)
+			if err == nil {
+				return l, nil
+			}
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("listening on %q: %w", service, lastErr)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// refresh asks the controller for service, which updates zc's cache.
+func refresh(zc ziti.Context, service string) error {
+	detail, err := zc.RefreshService(service)
+	if err != nil {
+		return fmt.Errorf("refreshing service: %w", err)
+	}
+	if detail == nil {
+		return ErrServiceNotFound
+	}
+	return nil
+}
+
+// isMiss reports whether a dial error says that the service or its session is unknown. The SDK
+// reports these only as formatted text ("service 'x' not found", "...NotFound").
+func isMiss(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "not found") || strings.Contains(s, "notfound")
+}
