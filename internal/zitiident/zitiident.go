@@ -65,6 +65,9 @@ func NewContextFromJSON(identity []byte) (ziti.Context, error) {
 	if err := json.Unmarshal(identity, &cfg); err != nil {
 		return nil, fmt.Errorf("decoding identity: %w", err)
 	}
+	if cfg.ZtAPI == "" || cfg.ID.Cert == "" || cfg.ID.Key == "" {
+		return nil, errors.New("not an enrolled ziti identity: the controller address, certificate or key is missing")
+	}
 	zc, err := ziti.NewContext(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating ziti context: %w", err)

@@ -174,3 +174,11 @@ func TestEnrollBadToken(t *testing.T) {
 		t.Fatalf("Enroll of a bad token: %v", err)
 	}
 }
+
+func TestNewContextRefusesAnUnenrolledIdentity(t *testing.T) {
+	for _, raw := range []string{`{}`, `{"ztAPI":"https://127.0.0.1:1280"}`, `not json`} {
+		if _, err := NewContextFromJSON([]byte(raw)); err == nil {
+			t.Errorf("NewContextFromJSON(%s) succeeded", raw)
+		}
+	}
+}

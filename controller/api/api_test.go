@@ -1,0 +1,271 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/porticoproxy/portico/controller/store"
+)
+
+const adminToken = "admin-token-0123456789"
+
+// fakeZiti records the overlay objects the API asks for.
+type fakeZiti struct {
+	mu         sync.Mutex
+	identities map[string]bool
+	services   map[string]bool
+	fail       error
+}
+
+func (f *fakeZiti) CreateIdentity(_ context.Context, name string, _ []string, _ map[string]string) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", "", f.fail
+	}
+	f.identities[name] = true
+	return "zid-" + name, "jwt-" + name, nil
+}
+
+func (f *fakeZiti) DeleteIdentity(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.identities, strings.TrimPrefix(id, "zid-"))
+	return nil
+}
+
+func (f *fakeZiti) CreateShareService(_ context.Context, tok, _ string, _ []string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", f.fail
+	}
+	f.services[tok] = true
+	return "svc-" + tok, nil
+}
+
+func (f *fakeZiti) DeleteShareService(_ context.Context, tok string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.services, tok)
+	return nil
+}
+
+type fakePublisher struct {
+	mu      sync.Mutex
+	changes []store.FrontendChange
+}
+
+func (p *fakePublisher) Publish(cs []store.FrontendChange) {
+	p.mu.Lock()
+	p.changes = append(p.changes, cs...)
+	p.mu.Unlock()
+}
+
+type env struct {
+	t    *testing.T
+	srv  *httptest.Server
+	ziti *fakeZiti
+	pub  *fakePublisher
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}}, pub: &fakePublisher{}}
+	e.srv = httptest.NewServer(New(Config{AdminToken: adminToken, Version: "test"}, st, e.ziti, e.pub, zap.NewNop()))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// call sends body (a string sent as is) with token and decodes the answer into out.
+func (e *env) call(method, path, token, body string, out any) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			e.t.Fatalf("%s %s: Content-Type %q", method, path, ct)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			e.t.Fatalf("%s %s: decoding answer: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// setup makes a namespace, a frontend serving it and an account with an environment.
+func (e *env) setup() (accountToken, envID string) {
+	e.t.Helper()
+	var fe createFrontendResponse
+	if code := e.call("POST", "/api/v1/namespaces", adminToken, `{"name":"share.example.com"}`, &struct{}{}); code != 201 {
+		e.t.Fatalf("create namespace: %d", code)
+	}
+	if code := e.call("POST", "/api/v1/frontends", adminToken, `{"url_template":"https://{host}"}`, &fe); code != 201 {
+		e.t.Fatalf("create frontend: %d", code)
+	}
+	if code := e.call("POST", "/api/v1/frontends/"+fe.ID+"/namespaces", adminToken, `{"namespace":"share.example.com"}`, &struct{}{}); code != 201 {
+		e.t.Fatalf("map namespace: %d", code)
+	}
+	return e.account("a@example.com")
+}
+
+func (e *env) account(email string) (string, string) {
+	e.t.Helper()
+	var acct createAccountResponse
+	if code := e.call("POST", "/api/v1/accounts", adminToken, `{"email":"`+email+`"}`, &acct); code != 201 {
+		e.t.Fatalf("create account: %d", code)
+	}
+	var en createEnvironmentResponse
+	if code := e.call("POST", "/api/v1/environments", acct.Token, `{"description":"laptop"}`, &en); code != 201 {
+		e.t.Fatalf("create environment: %d", code)
+	}
+	return acct.Token, en.ID
+}
+
+func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	shareBody := func(target string) string {
+		b, _ := json.Marshal(map[string]string{"environment_id": envID, "target": target})
+		return string(b)
+	}
+	tests := []struct {
+		name, method, path, token, body string
+		status                          int
+		code, message                   string
+	}{
+		{"malformed JSON", "POST", "/api/v1/shares", tok, `{"target":`, 400, "bad_request", "malformed request body"},
+		{"not an object", "POST", "/api/v1/shares", tok, `[1,2]`, 400, "bad_request", "malformed request body"},
+		{"empty body", "POST", "/api/v1/shares", tok, ``, 400, "bad_request", "empty body"},
+		{"trailing data", "POST", "/api/v1/shares", tok, shareBody("http://localhost:3000") + `{}`, 400, "bad_request", "unexpected data"},
+		{"unknown field", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","colour":"red"}`, 400, "bad_request", `unknown field "colour"`},
+		{"target not a URL", "POST", "/api/v1/shares", tok, shareBody("localhost 3000"), 400, "bad_request", "is not an http:// or https:// URL"},
+		{"target wrong scheme", "POST", "/api/v1/shares", tok, shareBody("ftp://localhost:21"), 400, "bad_request", "is not an http:// or https:// URL"},
+		{"target without host", "POST", "/api/v1/shares", tok, shareBody("http://"), 400, "bad_request", "is not an http:// or https:// URL"},
+		{"unsupported share mode", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","share_mode":"secret"}`, 400, "bad_request", "share_mode"},
+		{"missing environment", "POST", "/api/v1/shares", tok, `{"target":"http://x"}`, 400, "bad_request", "environment_id is required"},
+		{"unknown environment", "POST", "/api/v1/shares", tok, `{"environment_id":"nope","target":"http://x"}`, 404, "not_found", "environment nope"},
+		{"unknown namespace", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","namespace":"other.example.com"}`, 404, "not_found", "namespace other.example.com"},
+		{"unknown share", "GET", "/api/v1/shares/nosuchshare", tok, ``, 404, "not_found", "share nosuchshare"},
+		{"delete unknown share", "DELETE", "/api/v1/shares/nosuchshare", tok, ``, 404, "not_found", "share nosuchshare"},
+		{"wrong token", "GET", "/api/v1/shares", "wrong-token", ``, 401, "unauthorized", "unknown account token"},
+		{"no token", "GET", "/api/v1/shares", "", ``, 401, "unauthorized", "missing Authorization"},
+		{"account token on admin call", "POST", "/api/v1/namespaces", tok, `{"name":"x.example.com"}`, 403, "forbidden", "admin token"},
+		{"namespace not a DNS name", "POST", "/api/v1/namespaces", adminToken, `{"name":"bad_name.example.com"}`, 400, "bad_request", "is not a DNS name"},
+		{"namespace taken", "POST", "/api/v1/namespaces", adminToken, `{"name":"share.example.com"}`, 409, "conflict", "already exists"},
+		{"email taken", "POST", "/api/v1/accounts", adminToken, `{"email":"a@example.com"}`, 409, "conflict", "already exists"},
+		{"email invalid", "POST", "/api/v1/accounts", adminToken, `{"email":"not an email"}`, 400, "bad_request", "not an email address"},
+		{"url template without host", "POST", "/api/v1/frontends", adminToken, `{"url_template":"https://example.com"}`, 400, "bad_request", "{host}"},
+		{"map unknown frontend", "POST", "/api/v1/frontends/nope/namespaces", adminToken, `{"namespace":"share.example.com"}`, 404, "not_found", "frontend nope"},
+		{"unknown endpoint", "GET", "/api/v1/nothing", tok, ``, 404, "not_found", "no such endpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Error
+			if status := e.call(tt.method, tt.path, tt.token, tt.body, &got); status != tt.status {
+				t.Errorf("status = %d, want %d (%+v)", status, tt.status, got)
+			}
+			if got.Code != tt.code || !strings.Contains(got.Message, tt.message) {
+				t.Errorf("error = %+v, want code %q and a message containing %q", got, tt.code, tt.message)
+			}
+		})
+	}
+	// None of it made a share, an overlay service or a mapping change.
+	var shares []ShareView
+	e.call("GET", "/api/v1/shares", tok, "", &shares)
+	if len(shares) != 0 || len(e.ziti.services) != 0 {
+		t.Errorf("bad input left %d shares and %d services", len(shares), len(e.ziti.services))
+	}
+	for _, c := range e.pub.changes {
+		t.Errorf("bad input published %+v", c)
+	}
+}
+
+func TestShareLifecycle(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	var sh ShareView
+	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &sh); code != 201 {
+		t.Fatalf("create share: %d", code)
+	}
+	if sh.Host != sh.Token+".share.example.com" || len(sh.FrontendEndpoints) != 1 || sh.FrontendEndpoints[0] != "https://"+sh.Host {
+		t.Fatalf("share = %+v", sh)
+	}
+	if !e.ziti.services[sh.Token] || len(e.pub.changes) != 1 || e.pub.changes[0].Name != sh.Host {
+		t.Fatalf("create did not make the service and publish one mapping: %v %+v", e.ziti.services, e.pub.changes)
+	}
+	var got ShareView
+	if code := e.call("GET", "/api/v1/shares/"+sh.Token, tok, "", &got); code != 200 || got.Token != sh.Token {
+		t.Fatalf("get share: %d %+v", code, got)
+	}
+	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token, tok, "", nil); code != 204 {
+		t.Fatalf("delete share: %d", code)
+	}
+	if e.ziti.services[sh.Token] || len(e.pub.changes) != 2 || e.pub.changes[1].Op.String() != "delete" {
+		t.Fatalf("delete did not remove the service and publish a tombstone: %v %+v", e.ziti.services, e.pub.changes)
+	}
+}
+
+func TestOverlayDownIs503AndChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	e.ziti.fail = errors.New("ziti controller unreachable")
+	var got Error
+	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &got); code != 503 {
+		t.Fatalf("status = %d, want 503", code)
+	}
+	if got.Code != "unavailable" || !strings.Contains(got.Message, "ziti controller unreachable") {
+		t.Errorf("error = %+v", got)
+	}
+	var shares []ShareView
+	e.call("GET", "/api/v1/shares", tok, "", &shares)
+	if len(shares) != 0 || len(e.pub.changes) != 0 {
+		t.Errorf("a failed create left %d shares and %d changes", len(shares), len(e.pub.changes))
+	}
+}
+
+func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
+	e := newEnv(t)
+	alice, aliceEnv := e.setup()
+	bob, _ := e.account("b@example.com")
+	var sh ShareView
+	e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","target":"http://localhost:3000"}`, &sh)
+	var shares []ShareView
+	if e.call("GET", "/api/v1/shares", bob, "", &shares); len(shares) != 0 {
+		t.Errorf("bob sees %d shares", len(shares))
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/v1/shares/" + sh.Token, ""},
+		{"DELETE", "/api/v1/shares/" + sh.Token, ""},
+		{"DELETE", "/api/v1/environments/" + aliceEnv, ""},
+		{"POST", "/api/v1/shares", `{"environment_id":"` + aliceEnv + `","target":"http://x"}`},
+	} {
+		if code := e.call(c.method, c.path, bob, c.body, &Error{}); code != 404 {
+			t.Errorf("bob %s %s = %d, want 404", c.method, c.path, code)
+		}
+	}
+	if !e.ziti.services[sh.Token] {
+		t.Error("alice's share lost its service")
+	}
+}

@@ -1,0 +1,258 @@
+package syncclient
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/syncapi"
+	"github.com/porticoproxy/portico/controller/token"
+	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/syncpb"
+)
+
+const secret = "frontend-secret"
+
+// controller is a real sync service on a real store, over TCP.
+type controller struct {
+	st   *store.Store
+	hub  *syncapi.Hub
+	addr string
+	srv  *grpc.Server
+	acct store.Account
+	env  store.Environment
+	ns   store.Namespace
+}
+
+func newController(t *testing.T, register func(*grpc.Server)) *controller {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := &controller{st: st, hub: syncapi.NewHub()}
+	now := time.Now().UTC()
+	c.acct = store.Account{ID: "acct", Email: "a@example.com", CreatedAt: now}
+	c.env = store.Environment{ID: "env", AccountID: "acct", CreatedAt: now}
+	c.ns = store.Namespace{ID: "ns", Name: "share.test", CreatedAt: now}
+	for _, err := range []error{
+		st.CreateAccount(ctx, c.acct, "h"),
+		st.CreateEnvironment(ctx, c.env),
+		st.CreateNamespace(ctx, c.ns),
+		st.CreateFrontend(ctx, store.Frontend{ID: "fe", SecretHash: token.Hash(secret), CreatedAt: now}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.MapNamespace(ctx, "fe", c.ns.Name); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.addr = ln.Addr().String()
+	c.srv = grpc.NewServer()
+	if register != nil {
+		register(c.srv)
+	} else {
+		syncapi.NewServer(st, c.hub, zap.NewNop()).Register(c.srv)
+	}
+	go c.srv.Serve(ln)
+	t.Cleanup(c.srv.Stop)
+	return c
+}
+
+// share creates a share; publish=false commits it without telling the hub,
+// as if the notification were lost.
+func (c *controller) share(t *testing.T, tok string, publish bool) {
+	t.Helper()
+	changes, err := c.st.CreateShare(context.Background(), store.Share{Token: tok, AccountID: "acct", EnvironmentID: "env", NamespaceID: "ns",
+		Namespace: c.ns.Name, Name: tok, ShareMode: "public", BackendMode: "proxy", Target: "http://x", ZitiServiceID: "s", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if publish {
+		c.hub.Publish(changes)
+	}
+}
+
+func (c *controller) unshare(t *testing.T, tok string, publish bool) {
+	t.Helper()
+	_, changes, err := c.st.DeleteShare(context.Background(), "acct", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if publish {
+		c.hub.Publish(changes)
+	}
+}
+
+func follow(t *testing.T, cfg Config) (*mapping.Table, *Client) {
+	t.Helper()
+	if cfg.Frontend == "" {
+		cfg.Frontend, cfg.Secret = "fe", secret
+	}
+	table := mapping.NewTable()
+	cl, err := New(cfg, table, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cl.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	return table, cl
+}
+
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func has(table *mapping.Table, tok string) bool {
+	r, _ := table.Lookup(tok + ".share.test")
+	return r != nil && r.Share == tok
+}
+
+func TestSnapshotThenWatch(t *testing.T) {
+	c := newController(t, nil)
+	c.share(t, "before", true)
+	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: time.Hour})
+	eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "before") })
+	c.share(t, "after", true)
+	eventually(t, "watched upsert", 2*time.Second, func() bool { return has(table, "after") })
+	c.unshare(t, "before", true)
+	eventually(t, "watched delete", 2*time.Second, func() bool { return !has(table, "before") })
+	if table.Revision() != 3 {
+		t.Errorf("revision = %d, want 3", table.Revision())
+	}
+}
+
+// TestLostChangesAreRepairedByResync: changes committed without a
+// notification, a delete included, reach the table within one interval.
+func TestLostChangesAreRepairedByResync(t *testing.T) {
+	c := newController(t, nil)
+	c.share(t, "a", true)
+	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: 300 * time.Millisecond})
+	eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
+	c.share(t, "lost", false)
+	c.unshare(t, "a", false)
+	eventually(t, "repair of a lost upsert and a lost delete", 2*time.Second, func() bool { return has(table, "lost") && !has(table, "a") })
+}
+
+// TestGapPullsTheJournal: a change that arrives after a lost one is not
+// applied out of order; the missing one is pulled first.
+func TestGapPullsTheJournal(t *testing.T) {
+	c := newController(t, nil)
+	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: time.Hour})
+	eventually(t, "snapshot", 5*time.Second, table.Loaded)
+	c.share(t, "lost", false)
+	c.share(t, "next", true)
+	eventually(t, "gap repair", 2*time.Second, func() bool { return has(table, "lost") && has(table, "next") })
+	if table.Revision() != 2 {
+		t.Errorf("revision = %d, want 2", table.Revision())
+	}
+}
+
+func TestWrongSecretLoadsNothing(t *testing.T) {
+	c := newController(t, nil)
+	c.share(t, "a", true)
+	table, cl := follow(t, Config{Controllers: []string{c.addr}, Frontend: "fe", Secret: "wrong"})
+	eventually(t, "an authentication error", 5*time.Second, func() bool { return cl.Status().LastError != "" })
+	if table.Loaded() {
+		t.Fatal("a wrong secret loaded the table")
+	}
+	if st := cl.Status(); st.Connected {
+		t.Errorf("status = %+v, want disconnected", st)
+	}
+}
+
+// TestCacheServesWhileNoControllerAnswers: a frontend that restarts while
+// the controller is down serves its last known table.
+func TestCacheServesWhileNoControllerAnswers(t *testing.T) {
+	c := newController(t, nil)
+	c.share(t, "a", true)
+	cache := filepath.Join(t.TempDir(), "fe.json")
+	table, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
+	eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
+	eventually(t, "cache written", 3*time.Second, func() bool {
+		t2 := mapping.NewTable()
+		ok, _ := t2.Load(cache)
+		return ok && has(t2, "a")
+	})
+	c.srv.Stop()
+
+	cold, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
+	eventually(t, "cached routes", 2*time.Second, func() bool { return has(cold, "a") })
+}
+
+// badServer sends a malformed change, then a good one, on Watch.
+type badServer struct {
+	syncpb.UnimplementedSyncServer
+	pulls chan struct{}
+}
+
+func (b *badServer) Snapshot(_ *syncpb.SnapshotRequest, s grpc.ServerStreamingServer[syncpb.SnapshotChunk]) error {
+	return s.Send(&syncpb.SnapshotChunk{Revision: 0, Last: true})
+}
+
+func (b *badServer) Changes(context.Context, *syncpb.ChangesRequest) (*syncpb.ChangesResponse, error) {
+	select {
+	case b.pulls <- struct{}{}:
+	default:
+	}
+	return &syncpb.ChangesResponse{Revision: 0}, nil
+}
+
+func (b *badServer) Watch(_ *syncpb.WatchRequest, s grpc.ServerStreamingServer[syncpb.Change]) error {
+	for _, c := range []*syncpb.Change{
+		{Revision: 1, Op: 99, Mapping: &syncpb.Mapping{Name: "x.share.test", Share: "x"}}, // unknown op
+		{Revision: -5, Op: syncpb.Change_OP_UPSERT, Mapping: &syncpb.Mapping{Name: "y.share.test", Share: "y"}},
+		{Revision: 1 << 62, Op: syncpb.Change_OP_UPSERT, Mapping: &syncpb.Mapping{Name: "z.share.test", Share: "z"}},
+		{Revision: 1, Op: syncpb.Change_OP_UPSERT}, // no mapping
+		{Revision: 1, Op: syncpb.Change_OP_UPSERT, Mapping: &syncpb.Mapping{Name: "good.share.test", Share: "good"}},
+	} {
+		if err := s.Send(c); err != nil {
+			return err
+		}
+	}
+	<-s.Context().Done()
+	return nil
+}
+
+func TestMalformedChangesAreDroppedAndResync(t *testing.T) {
+	bad := &badServer{pulls: make(chan struct{}, 1)}
+	c := newController(t, func(g *grpc.Server) { syncpb.RegisterSyncServer(g, bad) })
+	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: time.Hour})
+	select {
+	case <-bad.pulls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a malformed change did not trigger a resync")
+	}
+	eventually(t, "the good change", 2*time.Second, func() bool { return has(table, "good") })
+	for _, tok := range []string{"x", "y", "z"} {
+		if has(table, tok) {
+			t.Errorf("malformed change for %s was applied", tok)
+		}
+	}
+	if table.Revision() != 1 {
+		t.Errorf("revision = %d, want 1", table.Revision())
+	}
+}
