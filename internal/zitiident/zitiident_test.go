@@ -177,7 +177,7 @@ func TestEnrollBadToken(t *testing.T) {
 
 func TestNewContextRefusesAnUnenrolledIdentity(t *testing.T) {
 	for _, raw := range []string{`{}`, `{"ztAPI":"https://127.0.0.1:1280"}`, `not json`} {
-		if _, err := NewContextFromJSON([]byte(raw)); err == nil {
+		if _, err := zitiident.NewContextFromJSON([]byte(raw)); err == nil {
 			t.Errorf("NewContextFromJSON(%s) succeeded", raw)
 		}
 	}
