@@ -6,7 +6,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -38,45 +37,21 @@ var stack struct {
 	admin      *apiclient.Client
 	apiURL     string
 	portico    string // the CLI binary
-	frontend   string
 	httpAddr   string // Caddy's HTTP listener
 	adminToken string
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(testenv.MainWithZiti(m, "e2e", func(ctx context.Context, z *testenv.Ziti, dir string) (func(), error) {
+		stack.dir, stack.ziti = dir, z
+		return teardown, setup(ctx)
+	}))
 }
 
-func run(m *testing.M) int {
-	zitiBin, err := testenv.ZitiBinary()
-	if testenv.RequireMain("OpenZiti", err) {
-		return 0
-	}
-	dir, err := os.MkdirTemp("", "portico-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	stack.dir = dir
-	os.Setenv("PORTICO_ZITI_BIN", zitiBin)
-	if err := setup(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e setup:", err)
-		teardown()
-		return 1
-	}
-	code := m.Run()
-	teardown()
-	return code
-}
-
-func setup(dir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-
-	// Build the CLI while the overlay starts.
+// setup starts the controller and Caddy, and builds the CLI.
+func setup(ctx context.Context) error {
 	built := make(chan error, 1)
-	stack.portico = filepath.Join(dir, "portico")
+	stack.portico = filepath.Join(stack.dir, "portico")
 	go func() {
 		out, err := exec.CommandContext(ctx, "go", "build", "-o", stack.portico, "../cmd/portico").CombinedOutput()
 		if err != nil {
@@ -84,12 +59,6 @@ func setup(dir string) error {
 		}
 		built <- err
 	}()
-
-	z, err := testenv.StartZiti(ctx, filepath.Join(dir, "ziti"), io.Discard)
-	if err != nil {
-		return err
-	}
-	stack.ziti = z
 
 	stack.adminToken = "e2e-admin-token-0123456789"
 	if err := startController(ctx); err != nil {
@@ -106,12 +75,11 @@ func setup(dir string) error {
 	if err != nil {
 		return err
 	}
-	stack.frontend = fe.Token
 	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
 	if err != nil {
 		return err
 	}
-	identityFile := filepath.Join(dir, "frontend.json")
+	identityFile := filepath.Join(stack.dir, "frontend.json")
 	if err := os.WriteFile(identityFile, identity, 0o600); err != nil {
 		return err
 	}
@@ -193,9 +161,6 @@ http://:%[7]s {
 func teardown() {
 	caddy.Stop()
 	stopController()
-	if stack.ziti != nil {
-		stack.ziti.Stop()
-	}
 }
 
 func freeAddr() string {

@@ -91,7 +91,7 @@ command -v curl >/dev/null || { say "installing curl"; apt-get install -y -qq cu
 
 ziti=$("$root/scripts/ziti-build.sh")
 say "building portico, portico-controller and caddy"
-export GOFLAGS=${GOFLAGS:--mod=mod} GONOSUMDB=${GONOSUMDB:-github.com/openziti}
+export GONOSUMDB=${GONOSUMDB:-github.com/openziti}
 go build -o bin/portico ./cmd/portico
 go build -o bin/portico-controller ./cmd/portico-controller
 go build -o bin/caddy ./cmd/caddy

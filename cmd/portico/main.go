@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // version is set at build time.
@@ -25,6 +28,7 @@ type globals struct {
 }
 
 func main() {
+	logrus.SetLevel(logrus.WarnLevel) // the OpenZiti SDK's info lines are noise here
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
@@ -53,6 +57,19 @@ Caddy frontend and an OpenZiti overlay, without opening any inbound port.
 	root.PersistentFlags().StringVar(&g.api, "api", os.Getenv("PORTICO_API"), "controller API address, e.g. http://127.0.0.1:18080 (env PORTICO_API; default: the one saved by enable)")
 	root.AddCommand(newEnable(g), newDisable(g), newShare(g), newLs(g), newAdmin(g))
 	return root
+}
+
+// newLogger logs warnings and errors to stderr in a form for people.
+func newLogger() *zap.Logger {
+	cfg := zap.NewProductionConfig()
+	cfg.Encoding = "console"
+	cfg.Level = zap.NewAtomicLevelAt(zap.WarnLevel)
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	logger, err := cfg.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return logger
 }
 
 func envOr(key, def string) string {

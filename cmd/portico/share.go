@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/internal/agent"
 	"github.com/porticoproxy/portico/internal/apiclient"
@@ -50,10 +49,7 @@ as long as this command: Ctrl-C or SIGTERM deletes it.`,
 func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.URL, namespace string, insecure bool) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
-	logger, err := zap.NewProduction()
-	if err != nil {
-		return err
-	}
+	logger := newLogger()
 	defer logger.Sync()
 
 	zc, err := zitiident.NewContext(g.identityFile())

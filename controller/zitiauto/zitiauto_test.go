@@ -19,28 +19,11 @@ import (
 // network is the quickstart network that every test of this package shares.
 var network *testenv.Ziti
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	if _, err := testenv.ZitiBinary(); testenv.RequireMain("OpenZiti (ziti binary)", err) {
-		return 0
-	}
-	dir, err := os.MkdirTemp("", "portico-zitiauto-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	z, err := testenv.StartZiti(ctx, dir, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting ziti:", err)
-		return 1
-	}
-	defer z.Stop()
-	network = z
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(testenv.MainWithZiti(m, "zitiauto", func(_ context.Context, z *testenv.Ziti, _ string) (func(), error) {
+		network = z
+		return nil, nil
+	}))
 }
 
 // newClient returns a client of the test network; the CAs come from its well-known endpoint.

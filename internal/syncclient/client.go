@@ -304,22 +304,35 @@ func (c *Client) markDirty() {
 	}
 }
 
-// saveLoop writes the table to the cache file at most once a second.
+// saveLoop writes the table to the cache file at most once a second, and
+// once more on the way out if anything changed since.
 func (c *Client) saveLoop(ctx context.Context) {
 	if c.cfg.CacheFile == "" {
 		return
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.dirty:
-		}
+	save := func() {
 		if err := c.table.Save(c.cfg.CacheFile); err != nil {
 			c.logger.Warn("saving the mapping cache", zap.Error(err))
 		}
+	}
+	flush := func() {
+		select {
+		case <-c.dirty:
+			save()
+		default:
+		}
+	}
+	for {
 		select {
 		case <-ctx.Done():
+			flush()
+			return
+		case <-c.dirty:
+			save()
+		}
+		select {
+		case <-ctx.Done():
+			flush()
 			return
 		case <-time.After(time.Second):
 		}

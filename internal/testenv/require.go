@@ -2,9 +2,12 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // inCI reports whether the tests run in CI, where a missing service is a failure, not a skip.
@@ -34,4 +37,38 @@ func RequireMain(service string, err error) (skip bool) {
 	}
 	fmt.Fprintf(os.Stderr, "\n*** SKIPPING all tests of this package: %s is unavailable: %v ***\n\n", service, err)
 	return true
+}
+
+// MainWithZiti is the body of a TestMain whose tests share one OpenZiti
+// network: it starts the network in a temporary directory, calls setup with
+// it (setup may return a teardown, or nil), runs the tests and stops
+// everything. Without a ziti binary it fails in CI and skips elsewhere. It
+// returns the exit code for os.Exit.
+func MainWithZiti(m *testing.M, name string, setup func(ctx context.Context, z *Ziti, dir string) (teardown func(), err error)) int {
+	if _, err := ZitiBinary(); RequireMain("OpenZiti (ziti binary)", err) {
+		return 0
+	}
+	dir, err := os.MkdirTemp("", "portico-"+name+"-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	z, err := StartZiti(ctx, filepath.Join(dir, "ziti"), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting ziti:", err)
+		return 1
+	}
+	defer z.Stop()
+	teardown, err := setup(ctx, z, dir)
+	if teardown != nil {
+		defer teardown()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s test setup: %v\n", name, err)
+		return 1
+	}
+	return m.Run()
 }

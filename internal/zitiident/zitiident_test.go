@@ -20,35 +20,15 @@ import (
 // admin automates the quickstart network that every test of this package shares.
 var admin *zitiauto.Client
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	if _, err := testenv.ZitiBinary(); testenv.RequireMain("OpenZiti (ziti binary)", err) {
-		return 0
-	}
-	dir, err := os.MkdirTemp("", "portico-zitiident-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	z, err := testenv.StartZiti(ctx, dir, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting ziti:", err)
-		return 1
-	}
-	defer z.Stop()
-	admin, err = zitiauto.New(zitiauto.Config{ManagementURL: z.ManagementURL, Username: z.Username, Password: z.Password})
-	if err == nil {
-		err = admin.EnsureBaseline(ctx)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(testenv.MainWithZiti(m, "zitiident", func(ctx context.Context, z *testenv.Ziti, _ string) (func(), error) {
+		var err error
+		admin, err = zitiauto.New(zitiauto.Config{ManagementURL: z.ManagementURL, Username: z.Username, Password: z.Password})
+		if err != nil {
+			return nil, err
+		}
+		return nil, admin.EnsureBaseline(ctx)
+	}))
 }
 
 // identity creates and enrolls an identity with role and returns its id and identity file.
