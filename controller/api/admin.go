@@ -96,15 +96,13 @@ func (a *API) createFrontend(w http.ResponseWriter, r *http.Request) {
 	f := store.Frontend{ID: token.New(12), Description: req.Description, URLTemplate: req.URLTemplate, CreatedAt: now(), Namespaces: []string{}}
 	secret := token.New(32)
 	f.SecretHash = token.Hash(secret)
-	id, jwt, err := a.ziti.CreateIdentity(r.Context(), "portico-frontend-"+f.ID, []string{zitiauto.RoleFrontend},
-		map[string]string{"portico": "frontend", "porticoFrontend": f.ID})
+	jwt, err := a.withIdentity(r.Context(), "portico-frontend-"+f.ID, zitiauto.RoleFrontend,
+		map[string]string{"portico": "frontend", "porticoFrontend": f.ID},
+		func(id string) error {
+			f.ZitiIdentityID = id
+			return a.store.CreateFrontend(r.Context(), f)
+		})
 	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	f.ZitiIdentityID = id
-	if err := a.store.CreateFrontend(r.Context(), f); err != nil {
-		a.undo("frontend identity", a.ziti.DeleteIdentity(r.Context(), id))
 		a.fail(w, err)
 		return
 	}

@@ -37,15 +37,13 @@ func (a *API) createEnvironment(w http.ResponseWriter, r *http.Request) {
 	}
 	acct := accountOf(r)
 	env := store.Environment{ID: token.New(12), AccountID: acct.ID, Description: req.Description, Host: req.Host, CreatedAt: now()}
-	id, jwt, err := a.ziti.CreateIdentity(r.Context(), "portico-env-"+env.ID, []string{zitiauto.RoleEnvironment},
-		map[string]string{"portico": "environment", "porticoEnvironment": env.ID, "porticoAccount": acct.ID})
+	jwt, err := a.withIdentity(r.Context(), "portico-env-"+env.ID, zitiauto.RoleEnvironment,
+		map[string]string{"portico": "environment", "porticoEnvironment": env.ID, "porticoAccount": acct.ID},
+		func(id string) error {
+			env.ZitiIdentityID = id
+			return a.store.CreateEnvironment(r.Context(), env)
+		})
 	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	env.ZitiIdentityID = id
-	if err := a.store.CreateEnvironment(r.Context(), env); err != nil {
-		a.undo("environment identity", a.ziti.DeleteIdentity(r.Context(), id))
 		a.fail(w, err)
 		return
 	}
@@ -230,6 +228,20 @@ func (a *API) deleteShare(w http.ResponseWriter, r *http.Request) {
 	// overlay objects is cleanup that must not stop if the client goes away.
 	a.undo("share service "+sh.Token, a.ziti.DeleteShareService(context.WithoutCancel(r.Context()), sh.Token))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// withIdentity makes an overlay identity and calls save with its id. If save
+// fails, the identity is removed again, so a failed request leaves nothing.
+func (a *API) withIdentity(ctx context.Context, name, role string, tags map[string]string, save func(identityID string) error) (enrollmentJWT string, err error) {
+	id, jwt, err := a.ziti.CreateIdentity(ctx, name, []string{role}, tags)
+	if err != nil {
+		return "", err
+	}
+	if err := save(id); err != nil {
+		a.undo("identity "+name, a.ziti.DeleteIdentity(context.WithoutCancel(ctx), id))
+		return "", err
+	}
+	return jwt, nil
 }
 
 // undo logs a failed cleanup step; the caller's answer does not depend on it.

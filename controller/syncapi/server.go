@@ -18,8 +18,8 @@ import (
 )
 
 const (
-	// snapshotChunk is how many mappings one Snapshot message carries.
-	snapshotChunk = 5000
+	// defaultSnapshotChunk is how many mappings one Snapshot message carries.
+	defaultSnapshotChunk = 5000
 	// changesLimit bounds one Changes answer; the client asks again for more.
 	changesLimit = 10000
 )
@@ -37,11 +37,12 @@ type Server struct {
 	store  Store
 	hub    *Hub
 	logger *zap.Logger
+	chunk  int // mappings per Snapshot message
 }
 
 // NewServer returns a sync service over st that streams what hub publishes.
 func NewServer(st Store, hub *Hub, logger *zap.Logger) *Server {
-	return &Server{store: st, hub: hub, logger: logger}
+	return &Server{store: st, hub: hub, logger: logger, chunk: defaultSnapshotChunk}
 }
 
 // Register adds the service to a gRPC server.
@@ -78,7 +79,7 @@ func (s *Server) Snapshot(req *syncpb.SnapshotRequest, stream grpc.ServerStreami
 		return err
 	}
 	var pending *syncpb.SnapshotChunk
-	err := s.store.Snapshot(ctx, req.Frontend, snapshotChunk, func(rev int64, ms []mapping.Mapping) error {
+	err := s.store.Snapshot(ctx, req.Frontend, s.chunk, func(rev int64, ms []mapping.Mapping) error {
 		// Hold one chunk back so that the final one can carry last=true.
 		if pending != nil {
 			if err := stream.Send(pending); err != nil {
