@@ -39,6 +39,7 @@ var stack struct {
 	portico    string // the CLI binary
 	httpAddr   string // Caddy's HTTP listener
 	adminToken string
+	caddyArgs  [3]string // frontend token, secret and identity file
 }
 
 func TestMain(m *testing.M) {
@@ -86,7 +87,8 @@ func setup(ctx context.Context) error {
 	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
 		return err
 	}
-	if err := startCaddy(fe.Token, fe.Secret, identityFile); err != nil {
+	stack.caddyArgs = [3]string{fe.Token, fe.Secret, identityFile}
+	if err := loadCaddy(""); err != nil {
 		return err
 	}
 	return <-built
@@ -125,7 +127,10 @@ func stopController() error {
 	return err
 }
 
-func startCaddy(frontend, secret, identity string) error {
+// loadCaddy loads (or reloads) the frontend's config; extra goes into the
+// site block before the portico directive.
+func loadCaddy(extra string) error {
+	frontend, secret, identity := stack.caddyArgs[0], stack.caddyArgs[1], stack.caddyArgs[2]
 	_, port, _ := net.SplitHostPort(stack.httpAddr)
 	caddyfile := fmt.Sprintf(`{
 	admin off
@@ -142,12 +147,13 @@ func startCaddy(frontend, secret, identity string) error {
 
 http://:%[7]s {
 	bind 127.0.0.1
+	%[8]s
 	portico
 	handle_errors {
 		respond "{err.status_code} {err.message}"
 	}
 }
-`, stack.dir, stack.ctrl.GRPCAddr(), frontend, secret, identity, stack.httpAddr, port)
+`, stack.dir, stack.ctrl.GRPCAddr(), frontend, secret, identity, stack.httpAddr, port, extra)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		return fmt.Errorf("adapting Caddyfile: %w", err)

@@ -289,6 +289,22 @@ func TestSharePublicEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a config reload keeps the table", func(t *testing.T) {
+		if err := loadCaddy("header X-Reloaded yes"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { loadCaddy("") })
+		// No 503 in between: the runtime, and its table, outlive the reload.
+		resp, err := frontendClient.Get("http://" + ag.host + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-Reloaded") != "yes" {
+			t.Fatalf("after reload: %d, X-Reloaded %q", resp.StatusCode, resp.Header.Get("X-Reloaded"))
+		}
+	})
+
 	t.Run("ls lists the share", func(t *testing.T) {
 		out, err := exec.Command(stack.portico, "ls", "--home", home).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), ag.token) || !strings.Contains(string(out), backend.URL) {
