@@ -85,14 +85,12 @@ func TestShareLifecycleJournalsEveryFrontend(t *testing.T) {
 	f := newFixture(t, s, "a")
 	ctx := context.Background()
 
-	var created []FrontendChange
-	for _, tok := range []string{"s1", "s2", "s3"} {
+	for i, tok := range []string{"s1", "s2", "s3"} {
 		cs, err := s.CreateShare(ctx, f.share(tok))
 		must(t, err)
-		if len(cs) != 2 {
-			t.Fatalf("CreateShare changes = %d, want one per frontend", len(cs))
+		if len(cs) != 2 || cs[0].Frontend == cs[1].Frontend || cs[0].Revision != int64(i+1) || cs[0].Op != mapping.Upsert {
+			t.Fatalf("CreateShare changes = %+v, want one upsert at revision %d per frontend", cs, i+1)
 		}
-		created = append(created, cs...)
 	}
 	_, deleted, err := s.DeleteShare(ctx, f.account.ID, "s2")
 	must(t, err)
