@@ -86,8 +86,8 @@ for p in $ziti_ctrl_port $ziti_router_port $api_port $grpc_port $http_port $admi
   port_free "$p" || die "port $p is in use; stop what holds it or set the port variables (see the top of $0)"
 done
 
-command -v go >/dev/null || die "Go is required (https://go.dev/dl/)"
-command -v curl >/dev/null || { say "installing curl"; apt-get install -y -qq curl >/dev/null; }
+command -v go >/dev/null || die "Go 1.26 or newer is required"
+command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 ziti=$("$root/scripts/ziti-build.sh")
 say "building portico, portico-controller and caddy"
