@@ -40,7 +40,13 @@ func (s *Store) appendChange(ctx context.Context, tx *sql.Tx, frontendID string,
 // Snapshot calls fn with the frontend's revision and its mappings in batches
 // of at most batch, all read in one transaction so they agree with the revision.
 func (s *Store) Snapshot(ctx context.Context, frontendID string, batch int, fn func(revision int64, ms []mapping.Mapping) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.postgres})
+	// Repeatable read makes the revision and the mappings one consistent view
+	// on PostgreSQL; SQLite transactions always are.
+	opts := &sql.TxOptions{}
+	if s.postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("beginning snapshot: %w", err)
 	}

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -36,12 +39,16 @@ type Store struct {
 }
 
 // Open opens the database named by dsn and applies any pending migrations.
-// A dsn of the form "sqlite:PATH" (or a bare path) opens an embedded SQLite
+// "postgres://…" (or "postgresql://…") opens PostgreSQL, for a cluster of
+// controllers; "sqlite:PATH" (or a bare path) opens an embedded SQLite
 // database.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn)
+	}
 	path, ok := strings.CutPrefix(dsn, "sqlite:")
 	if !ok && strings.Contains(dsn, "://") {
-		return nil, fmt.Errorf("unsupported store %q: want sqlite:PATH", dsn)
+		return nil, fmt.Errorf("unsupported store %q: want postgres://… or sqlite:PATH", dsn)
 	}
 	path = strings.TrimPrefix(path, "//")
 	// WAL lets readers run beside the writer; an immediate transaction takes
@@ -59,12 +66,39 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) migrate(ctx context.Context, dialect goose.Dialect) error {
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening postgres store: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	// Controllers that start together take turns at the migrations.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("creating migration lock: %w", err)
+	}
+	s := &Store{db: db, postgres: true}
+	if err := s.migrate(ctx, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, opts ...goose.ProviderOption) error {
 	dir, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, s.db, dir, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(dialect, s.db, dir, append(opts, goose.WithDisableGlobalRegistry(true))...)
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
 	}
@@ -98,8 +132,26 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
+// txAttempts bounds the retries of a transaction that PostgreSQL aborted to
+// break a deadlock or a serialization conflict between controllers.
+const txAttempts = 5
+
 // tx runs fn in a transaction and commits it if fn returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, fn)
+		if err == nil || attempt == txAttempts || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
@@ -114,13 +166,21 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// retryable reports whether err is PostgreSQL breaking a deadlock (40P01) or
+// a serialization conflict (40001); the transaction can simply run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 // isUnique reports whether err is a unique-constraint violation.
 func isUnique(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	}
-	return false
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // notFound maps sql.ErrNoRows to ErrNotFound.

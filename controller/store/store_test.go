@@ -9,18 +9,45 @@ import (
 	"testing"
 
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/testenv"
 )
 
-// openTest opens a fresh store. The suite below runs against every store
-// kind the controller supports.
-func openTest(t *testing.T) *Store {
-	t.Helper()
-	s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "portico.db"))
-	if err != nil {
-		t.Fatal(err)
+// kinds are the databases the controller supports; every test of the
+// suite runs against each.
+var kinds = []struct {
+	name string
+	dsn  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "portico.db") }},
+	{"postgres", func(t *testing.T) string { return testenv.Postgres(t) }},
+}
+
+func TestStore(t *testing.T) {
+	suite := []struct {
+		name string
+		test func(*testing.T, *Store)
+	}{
+		{"ShareLifecycleJournalsEveryFrontend", testShareLifecycleJournalsEveryFrontend},
+		{"NameTakenIsConflict", testNameTakenIsConflict},
+		{"AccountsAreIsolated", testAccountsAreIsolated},
+		{"MapNamespaceMapsExistingShares", testMapNamespaceMapsExistingShares},
+		{"DeleteEnvironmentUnmapsItsShares", testDeleteEnvironmentUnmapsItsShares},
+		{"ConcurrentWritersGetGaplessRevisions", testConcurrentWritersGetGaplessRevisions},
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			for _, tt := range suite {
+				t.Run(tt.name, func(t *testing.T) {
+					s, err := Open(context.Background(), kind.dsn(t))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { s.Close() })
+					tt.test(t, s)
+				})
+			}
+		})
+	}
 }
 
 // fixture is an account with an environment, a namespace and two frontends
@@ -80,8 +107,7 @@ func snapshot(t *testing.T, s *Store, frontend string) (int64, map[string]string
 	return rev, got
 }
 
-func TestShareLifecycleJournalsEveryFrontend(t *testing.T) {
-	s := openTest(t)
+func testShareLifecycleJournalsEveryFrontend(t *testing.T, s *Store) {
 	f := newFixture(t, s, "a")
 	ctx := context.Background()
 
@@ -133,8 +159,7 @@ func TestShareLifecycleJournalsEveryFrontend(t *testing.T) {
 	}
 }
 
-func TestNameTakenIsConflict(t *testing.T) {
-	s := openTest(t)
+func testNameTakenIsConflict(t *testing.T, s *Store) {
 	f := newFixture(t, s, "a")
 	ctx := context.Background()
 	_, err := s.CreateShare(ctx, f.share("s1"))
@@ -155,8 +180,7 @@ func TestNameTakenIsConflict(t *testing.T) {
 	}
 }
 
-func TestAccountsAreIsolated(t *testing.T) {
-	s := openTest(t)
+func testAccountsAreIsolated(t *testing.T, s *Store) {
 	a := newFixture(t, s, "a")
 	b := newFixture(t, s, "b")
 	ctx := context.Background()
@@ -179,8 +203,7 @@ func TestAccountsAreIsolated(t *testing.T) {
 	}
 }
 
-func TestMapNamespaceMapsExistingShares(t *testing.T) {
-	s := openTest(t)
+func testMapNamespaceMapsExistingShares(t *testing.T, s *Store) {
 	f := newFixture(t, s, "a")
 	ctx := context.Background()
 	_, err := s.CreateShare(ctx, f.share("s1"))
@@ -199,8 +222,7 @@ func TestMapNamespaceMapsExistingShares(t *testing.T) {
 	}
 }
 
-func TestDeleteEnvironmentUnmapsItsShares(t *testing.T) {
-	s := openTest(t)
+func testDeleteEnvironmentUnmapsItsShares(t *testing.T, s *Store) {
 	f := newFixture(t, s, "a")
 	ctx := context.Background()
 	for _, tok := range []string{"s1", "s2"} {
@@ -219,8 +241,7 @@ func TestDeleteEnvironmentUnmapsItsShares(t *testing.T) {
 
 // TestConcurrentWritersGetGaplessRevisions checks that revisions per
 // frontend come out strictly increasing with no holes under concurrent writes.
-func TestConcurrentWritersGetGaplessRevisions(t *testing.T) {
-	s := openTest(t)
+func testConcurrentWritersGetGaplessRevisions(t *testing.T, s *Store) {
 	f := newFixture(t, s, "a")
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -246,6 +267,83 @@ func TestConcurrentWritersGetGaplessRevisions(t *testing.T) {
 	for i, c := range changes {
 		if c.Revision != int64(i+1) {
 			t.Fatalf("change %d has revision %d", i, c.Revision)
+		}
+	}
+}
+
+// TestTwoControllersShareOneDatabase: two stores on one PostgreSQL database
+// (two controllers) write at once; each frontend's revisions come out
+// strictly increasing with no holes, and replaying the journal gives exactly
+// the stored mappings.
+func TestTwoControllersShareOneDatabase(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	ctx := context.Background()
+	var stores [2]*Store
+	var opening sync.WaitGroup
+	for i := range stores {
+		opening.Add(1)
+		go func() { // both migrate at once, as two controllers starting together do
+			defer opening.Done()
+			s, err := Open(ctx, dsn)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			t.Cleanup(func() { s.Close() })
+			stores[i] = s
+		}()
+	}
+	opening.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	f := newFixture(t, stores[0], "a")
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := stores[i%2]
+			tok := fmt.Sprintf("c%03d", i)
+			if _, err := s.CreateShare(ctx, f.share(tok)); err != nil {
+				errs <- err
+				return
+			}
+			if i%3 == 0 {
+				_, _, err := s.DeleteShare(ctx, f.account.ID, tok)
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	for _, fe := range f.fronts {
+		changes, cur, _, err := stores[1].Changes(ctx, fe, 0, 10000)
+		must(t, err)
+		if want := int64(100 + 34); cur != want || len(changes) != int(want) {
+			t.Fatalf("%s: head %d with %d changes, want %d", fe, cur, len(changes), want)
+		}
+		tab := mapping.NewTable()
+		tab.Replace(0, nil)
+		for i, c := range changes {
+			if c.Revision != int64(i+1) {
+				t.Fatalf("%s: change %d has revision %d", fe, i, c.Revision)
+			}
+			tab.Apply(c)
+		}
+		_, replayed := tab.Mappings()
+		_, stored := snapshot(t, stores[0], fe)
+		if len(replayed) != len(stored) || len(stored) != 66 {
+			t.Fatalf("%s: journal replays to %d mappings, store holds %d, want 66", fe, len(replayed), len(stored))
+		}
+		for _, m := range replayed {
+			if stored[m.Name] != m.Share {
+				t.Errorf("%s: %s replays to %s, stored %s", fe, m.Name, m.Share, stored[m.Name])
+			}
 		}
 	}
 }
