@@ -22,18 +22,22 @@ type Share struct {
 	Target        string    `json:"target"`
 	ZitiServiceID string    `json:"ziti_service_id"`
 	CreatedAt     time.Time `json:"created_at"`
+	// LastSeenAt is when the reaper last saw the share's agent on the overlay.
+	LastSeenAt sql.NullTime `json:"-"`
+	// BindIdentityID is the Ziti identity of the share's environment.
+	BindIdentityID string `json:"-"`
 }
 
 // Host is the share's full host name.
 func (sh Share) Host() string { return sh.Name + "." + sh.Namespace }
 
-const shareColumns = `s.token, s.account_id, s.environment_id, s.namespace_id, n.name, s.name, s.share_mode, s.backend_mode, s.target, s.ziti_service_id, s.created_at`
-const shareFrom = ` FROM shares s JOIN namespaces n ON n.id = s.namespace_id`
+const shareColumns = `s.token, s.account_id, s.environment_id, s.namespace_id, n.name, s.name, s.share_mode, s.backend_mode, s.target, s.ziti_service_id, s.created_at, s.last_seen_at, e.ziti_identity_id`
+const shareFrom = ` FROM shares s JOIN namespaces n ON n.id = s.namespace_id JOIN environments e ON e.id = s.environment_id`
 
 func scanShare(row interface{ Scan(...any) error }) (Share, error) {
 	var sh Share
 	err := row.Scan(&sh.Token, &sh.AccountID, &sh.EnvironmentID, &sh.NamespaceID, &sh.Namespace, &sh.Name,
-		&sh.ShareMode, &sh.BackendMode, &sh.Target, &sh.ZitiServiceID, &sh.CreatedAt)
+		&sh.ShareMode, &sh.BackendMode, &sh.Target, &sh.ZitiServiceID, &sh.CreatedAt, &sh.LastSeenAt, &sh.BindIdentityID)
 	return sh, err
 }
 
@@ -94,13 +98,23 @@ func (s *Store) Shares(ctx context.Context, accountID string) ([]Share, error) {
 
 // DeleteShare removes one of an account's shares and unmaps its host.
 func (s *Store) DeleteShare(ctx context.Context, accountID, token string) (Share, []FrontendChange, error) {
+	return s.removeShare(ctx, `s.token = ? AND s.account_id = ?`, token, accountID)
+}
+
+// RemoveShare removes a share whoever owns it, for the controller's own
+// workers, and unmaps its host.
+func (s *Store) RemoveShare(ctx context.Context, token string) (Share, []FrontendChange, error) {
+	return s.removeShare(ctx, `s.token = ?`, token)
+}
+
+func (s *Store) removeShare(ctx context.Context, where string, args ...any) (Share, []FrontendChange, error) {
 	var sh Share
 	var changes []FrontendChange
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		sh, err = scanShare(tx.QueryRowContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.token = ? AND s.account_id = ?`), token, accountID))
+		sh, err = scanShare(tx.QueryRowContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE `+where), args...))
 		if err != nil {
-			return notFound(err, "share "+token)
+			return notFound(err, fmt.Sprint("share ", args[0]))
 		}
 		changes, err = s.deleteShare(ctx, tx, sh)
 		return err
@@ -133,6 +147,34 @@ func (s *Store) deleteShare(ctx context.Context, tx *sql.Tx, sh Share) ([]Fronte
 		changes = append(changes, c)
 	}
 	return changes, nil
+}
+
+// AllShares lists every share of every account, for the controller's workers.
+func (s *Store) AllShares(ctx context.Context) ([]Share, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+shareColumns+shareFrom+` ORDER BY s.created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("listing shares: %w", err)
+	}
+	return collect(rows, scanShare)
+}
+
+// MarkSharesSeen records that the agents of these shares were serving at.
+func (s *Store) MarkSharesSeen(ctx context.Context, tokens []string, at time.Time) error {
+	for _, tok := range tokens {
+		if _, err := s.db.ExecContext(ctx, s.q(`UPDATE shares SET last_seen_at = ? WHERE token = ?`), at, tok); err != nil {
+			return fmt.Errorf("marking share %s seen: %w", tok, err)
+		}
+	}
+	return nil
+}
+
+// SetShareService records the Ziti service that serves a share, after the
+// reconciler recreated it.
+func (s *Store) SetShareService(ctx context.Context, token, serviceID string) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE shares SET ziti_service_id = ? WHERE token = ?`), serviceID, token); err != nil {
+		return fmt.Errorf("updating share %s service: %w", token, err)
+	}
+	return nil
 }
 
 // MapNamespace makes a frontend serve a namespace, mapping every public

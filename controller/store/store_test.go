@@ -33,6 +33,10 @@ func TestStore(t *testing.T) {
 		{"MapNamespaceMapsExistingShares", testMapNamespaceMapsExistingShares},
 		{"DeleteEnvironmentUnmapsItsShares", testDeleteEnvironmentUnmapsItsShares},
 		{"ConcurrentWritersGetGaplessRevisions", testConcurrentWritersGetGaplessRevisions},
+		{"Leases", testLeases},
+		{"InstancesAndControllers", testInstancesAndControllers},
+		{"CompactJournal", testCompactJournal},
+		{"WorkersSeeEveryShare", testWorkersSeeEveryShare},
 	}
 	for _, kind := range kinds {
 		t.Run(kind.name, func(t *testing.T) {
