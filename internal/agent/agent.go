@@ -39,7 +39,14 @@ func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure bool,
 		},
 	}
 	srv := &http.Server{
-		Handler:           rp,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Without full duplex, net/http drains what it thinks is left of
+			// the request body when the answer starts, racing the proxy's own
+			// copy of that body to the target; the proxy then loses the target
+			// connection mid-answer and the response is cut short.
+			http.NewResponseController(w).EnableFullDuplex()
+			rp.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
