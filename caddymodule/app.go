@@ -4,10 +4,13 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -158,6 +161,8 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 		Secret:         a.Secret,
 		ResyncInterval: time.Duration(a.ResyncInterval),
 		CacheFile:      filepath.Join(a.CacheDir, a.Frontend+".json"),
+		Instance:       instanceID(),
+		Version:        "caddy " + caddyVersion(),
 	}, table, logger.Named("sync"))
 	if err != nil {
 		return nil, fmt.Errorf("portico app: %w", err)
@@ -194,6 +199,20 @@ func (rt *runtime) Destruct() error {
 		rt.zctx.Close()
 	}
 	return rt.client.Close()
+}
+
+func caddyVersion() string {
+	v, _ := caddy.Version()
+	return v
+}
+
+// instanceID names this frontend process: the host name and a random
+// suffix, so instances on one host are told apart and a restart is a new one.
+func instanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
 }
 
 // dial connects to a share's service over the overlay.

@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/porticoproxy/portico/controller/api"
+	"github.com/porticoproxy/portico/controller/cluster"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/syncapi"
+	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/controller/zitiauto"
 )
 
@@ -38,6 +40,15 @@ type Config struct {
 	AdminToken string `yaml:"admin_token"`
 	// Ziti says how to reach the OpenZiti controller's Edge Management API.
 	Ziti ZitiConfig `yaml:"ziti"`
+	// ID names this controller in the cluster. Default: a random id.
+	ID string `yaml:"id"`
+	// AdvertiseAPI and AdvertiseGRPC are the addresses other parts reach this
+	// controller at, as listed by GET /api/v1/controllers. Default: the
+	// listen addresses.
+	AdvertiseAPI  string `yaml:"advertise_api"`
+	AdvertiseGRPC string `yaml:"advertise_grpc"`
+	// Workers tunes the singleton workers.
+	Workers WorkersConfig `yaml:"workers"`
 }
 
 // ZitiConfig is the Ziti section of the configuration.
@@ -74,6 +85,10 @@ func (c *Config) setDefaults() {
 	if c.Store == "" {
 		c.Store = "sqlite:portico.db"
 	}
+	if c.ID == "" {
+		c.ID = "ctrl-" + token.New(8)
+	}
+	c.Workers.setDefaults()
 }
 
 // Validate checks the configuration without touching the network.
@@ -94,10 +109,13 @@ type Controller struct {
 	logger  *zap.Logger
 	store   *store.Store
 	hub     *syncapi.Hub
+	node    *cluster.Node
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
 	apiLn   net.Listener
 	grpcLn  net.Listener
+	stop    context.CancelFunc
+	stopped chan struct{}
 }
 
 // New opens the store and the listeners. Serve starts answering.
@@ -117,7 +135,8 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, logger: logger, store: st, hub: syncapi.NewHub()}
+	c := &Controller{cfg: cfg, logger: logger.With(zap.String("controller", cfg.ID)), store: st, hub: syncapi.NewHub(), stopped: make(chan struct{})}
+	logger = c.logger
 	if c.apiLn, err = net.Listen("tcp", cfg.API); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listening for the api: %w", err)
@@ -127,6 +146,17 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		st.Close()
 		return nil, fmt.Errorf("listening for grpc: %w", err)
 	}
+	if cfg.AdvertiseAPI == "" {
+		cfg.AdvertiseAPI = c.apiLn.Addr().String()
+	}
+	if cfg.AdvertiseGRPC == "" {
+		cfg.AdvertiseGRPC = c.grpcLn.Addr().String()
+	}
+	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, pub: c.hub, logger: logger.Named("workers"), orphans: map[string]time.Time{}}
+	now := time.Now().UTC()
+	c.node = cluster.New(cluster.Config{Self: store.Controller{
+		ID: cfg.ID, APIAddress: cfg.AdvertiseAPI, GRPCAddress: cfg.AdvertiseGRPC, Version: Version, StartedAt: now, HeartbeatAt: now,
+	}}, st, w.list(), logger.Named("cluster"))
 	c.httpSrv = &http.Server{
 		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version}, st, zc, c.hub, logger.Named("api")),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -139,7 +169,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
-	syncapi.NewServer(st, c.hub, logger.Named("sync")).Register(c.grpcSrv)
+	syncapi.NewServer(st, c.hub, cfg.ID, logger.Named("sync")).Register(c.grpcSrv)
 	return c, nil
 }
 
@@ -152,6 +182,9 @@ func (c *Controller) GRPCAddr() string { return c.grpcLn.Addr().String() }
 // Serve answers until Close; it returns the first serving error.
 func (c *Controller) Serve() error {
 	c.logger.Info("controller serving", zap.String("api", c.APIAddr()), zap.String("grpc", c.GRPCAddr()), zap.String("version", Version))
+	ctx, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	go func() { defer close(c.stopped); c.node.Run(ctx) }()
 	errc := make(chan error, 2)
 	go func() { errc <- c.grpcSrv.Serve(c.grpcLn) }()
 	go func() { errc <- c.httpSrv.Serve(c.apiLn) }()
@@ -163,8 +196,13 @@ func (c *Controller) Serve() error {
 }
 
 // Close stops serving: open Watch streams end at once, API requests get a
-// few seconds to finish, then the store closes.
+// few seconds to finish, the workers stop and give up their leases, then the
+// store closes.
 func (c *Controller) Close() error {
+	if c.stop != nil {
+		c.stop()
+		<-c.stopped
+	}
 	c.grpcSrv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -159,6 +160,60 @@ func newAdmin(g *globals) *cobra.Command {
 			return nil
 		},
 	})
-	admin.AddCommand(create, mapCmd, ls)
+	frontends := &cobra.Command{
+		Use:   "frontends",
+		Short: "Show each live frontend instance and how far it is behind the store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			ins, err := cl.Instances(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("listing frontend instances: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FRONTEND\tINSTANCE\tAPPLIED\tREVISION\tLAG\tMAPPINGS\tCONTROLLER\tLAST SEEN\tVERSION")
+			for _, in := range ins {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s ago\t%s\n", in.Frontend, in.ID, in.AppliedRevision, in.Revision, in.Lag,
+					in.Mappings, in.Controller, time.Since(in.HeartbeatAt).Round(time.Second), in.Version)
+			}
+			return tw.Flush()
+		},
+	}
+	controllers := &cobra.Command{
+		Use:   "controllers",
+		Short: "Show the live controllers and which singleton workers each runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			cs, err := cl.Controllers(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("listing controllers: %w", err)
+			}
+			leases, err := cl.Leases(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("listing leases: %w", err)
+			}
+			held := map[string][]string{}
+			for _, l := range leases {
+				if time.Until(l.ExpiresAt) > 0 {
+					held[l.Holder] = append(held[l.Holder], l.Name)
+				}
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CONTROLLER\tAPI\tGRPC\tWORKERS\tSTARTED\tVERSION")
+			for _, c := range cs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.APIAddress, c.GRPCAddress, strings.Join(held[c.ID], ","),
+					c.StartedAt.Local().Format(time.DateTime), c.Version)
+			}
+			return tw.Flush()
+		},
+	}
+	admin.AddCommand(create, mapCmd, ls, frontends, controllers)
 	return admin
 }

@@ -54,7 +54,7 @@ Caddy frontend and an OpenZiti overlay, without opening any inbound port.
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.home, "home", envOr("PORTICO_HOME", defaultHome()), "directory of this environment's identity and config (env PORTICO_HOME)")
-	root.PersistentFlags().StringVar(&g.api, "api", os.Getenv("PORTICO_API"), "controller API address, e.g. http://127.0.0.1:18080 (env PORTICO_API; default: the one saved by enable)")
+	root.PersistentFlags().StringVar(&g.api, "api", os.Getenv("PORTICO_API"), "controller API address(es), comma-separated, e.g. http://127.0.0.1:18080 (env PORTICO_API; default: the ones saved by enable)")
 	root.AddCommand(newEnable(g), newDisable(g), newShare(g), newLs(g), newAdmin(g))
 	return root
 }

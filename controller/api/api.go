@@ -64,6 +64,9 @@ func (a *API) routes() {
 	a.mux.HandleFunc("POST /api/v1/frontends", a.admin(a.createFrontend))
 	a.mux.HandleFunc("GET /api/v1/frontends", a.admin(a.listFrontends))
 	a.mux.HandleFunc("POST /api/v1/frontends/{token}/namespaces", a.admin(a.mapNamespace))
+	a.mux.HandleFunc("GET /api/v1/frontends/instances", a.admin(a.listInstances))
+	a.mux.HandleFunc("GET /api/v1/leases", a.admin(a.listLeases))
+	a.mux.HandleFunc("GET /api/v1/controllers", a.anyone(a.listControllers))
 
 	a.mux.HandleFunc("POST /api/v1/environments", a.account(a.createEnvironment))
 	a.mux.HandleFunc("GET /api/v1/environments", a.account(a.listEnvironments))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -29,6 +30,7 @@ type Store interface {
 	Frontend(ctx context.Context, id string) (store.Frontend, error)
 	Snapshot(ctx context.Context, frontendID string, batch int, fn func(int64, []mapping.Mapping) error) error
 	Changes(ctx context.Context, frontendID string, after int64, limit int) ([]mapping.Change, int64, bool, error)
+	HeartbeatInstance(ctx context.Context, in store.Instance) error
 }
 
 // Server implements syncpb.SyncServer.
@@ -37,12 +39,14 @@ type Server struct {
 	store  Store
 	hub    *Hub
 	logger *zap.Logger
-	chunk  int // mappings per Snapshot message
+	self   string // this controller's id, recorded with instance heartbeats
+	chunk  int    // mappings per Snapshot message
 }
 
-// NewServer returns a sync service over st that streams what hub publishes.
-func NewServer(st Store, hub *Hub, logger *zap.Logger) *Server {
-	return &Server{store: st, hub: hub, logger: logger, chunk: defaultSnapshotChunk}
+// NewServer returns the sync service of controller self over st that
+// streams what hub publishes.
+func NewServer(st Store, hub *Hub, self string, logger *zap.Logger) *Server {
+	return &Server{store: st, hub: hub, self: self, logger: logger, chunk: defaultSnapshotChunk}
 }
 
 // Register adds the service to a gRPC server.
@@ -172,10 +176,21 @@ func (s *Server) Watch(req *syncpb.WatchRequest, stream grpc.ServerStreamingServ
 	}
 }
 
-// Heartbeat answers with the frontend's current revision.
+// Heartbeat records a live frontend instance and answers with the
+// frontend's current revision.
 func (s *Server) Heartbeat(ctx context.Context, req *syncpb.HeartbeatRequest) (*syncpb.HeartbeatResponse, error) {
 	if err := s.authenticate(ctx, req.Frontend); err != nil {
 		return nil, err
+	}
+	if req.Instance == "" {
+		return nil, status.Error(codes.InvalidArgument, "instance id is required")
+	}
+	err := s.store.HeartbeatInstance(ctx, store.Instance{
+		ID: req.Instance, Frontend: req.Frontend, AppliedRevision: req.AppliedRevision, Mappings: req.Mappings,
+		Version: req.Version, Controller: s.self, HeartbeatAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "recording heartbeat: %v", err)
 	}
 	f, err := s.store.Frontend(ctx, req.Frontend)
 	if err != nil {

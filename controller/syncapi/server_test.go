@@ -52,7 +52,7 @@ func serve(t *testing.T, n, chunk int) syncpb.SyncClient {
 			t.Fatal(err)
 		}
 	}
-	srv := NewServer(st, NewHub(), zap.NewNop())
+	srv := NewServer(st, NewHub(), "test", zap.NewNop())
 	srv.chunk = chunk
 	g := grpc.NewServer()
 	srv.Register(g)

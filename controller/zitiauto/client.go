@@ -277,6 +277,8 @@ type entity struct {
 	ID   string         `json:"id"`
 	Name string         `json:"name"`
 	Tags map[string]any `json:"tags"`
+	// ServiceID is set on terminators.
+	ServiceID string `json:"serviceId"`
 }
 
 // create posts in to collection and returns the new object's id.
@@ -310,7 +312,10 @@ func (c *Client) list(ctx context.Context, collection, filter string) ([]entity,
 	const pageSize = 500 // the API's largest page
 	var all []entity
 	for offset := 0; ; offset += pageSize {
-		q := url.Values{"filter": {filter}, "limit": {fmt.Sprint(pageSize)}, "offset": {fmt.Sprint(offset)}}
+		q := url.Values{"limit": {fmt.Sprint(pageSize)}, "offset": {fmt.Sprint(offset)}}
+		if filter != "" {
+			q.Set("filter", filter)
+		}
 		var page struct {
 			Data []entity `json:"data"`
 			Meta struct {

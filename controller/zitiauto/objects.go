@@ -236,6 +236,38 @@ func (c *Client) Terminators(ctx context.Context, serviceID string) (int, error)
 	return n, nil
 }
 
+// HostedServices returns the ids of the services that have at least one
+// terminator, that is an agent serving them, in one pass over the terminators.
+func (c *Client) HostedServices(ctx context.Context) (map[string]bool, error) {
+	terms, err := c.list(ctx, "terminators", "")
+	if err != nil {
+		return nil, fmt.Errorf("listing terminators: %w", err)
+	}
+	hosted := make(map[string]bool, len(terms))
+	for _, t := range terms {
+		hosted[t.ServiceID] = true
+	}
+	return hosted, nil
+}
+
+// ShareTokens returns the tokens of every share that has objects on the
+// overlay (a service or any of its policies), for reconciliation.
+func (c *Client) ShareTokens(ctx context.Context) (map[string]bool, error) {
+	tokens := map[string]bool{}
+	for _, coll := range shareCollections {
+		objs, err := c.list(ctx, coll, fmt.Sprintf(`tags.%s = "share"`, tagPortico))
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", coll, err)
+		}
+		for _, o := range objs {
+			if tok, ok := o.Tags[tagShare].(string); ok && tok != "" {
+				tokens[tok] = true
+			}
+		}
+	}
+	return tokens, nil
+}
+
 // cleanup removes an object made by a call that then failed, even if ctx has ended.
 func (c *Client) cleanup(ctx context.Context, collection, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)

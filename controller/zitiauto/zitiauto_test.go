@@ -182,6 +182,14 @@ func TestShareLifecycle(t *testing.T) {
 	if n, err := c.Terminators(ctx, svcID); err != nil || n != 1 {
 		t.Fatalf("terminators after listen = %d, %v; want 1", n, err)
 	}
+	hosted, err := c.HostedServices(ctx)
+	if err != nil || !hosted[svcID] {
+		t.Fatalf("HostedServices = %v, %v; want it to hold %s", hosted, err, svcID)
+	}
+	tokens, err := c.ShareTokens(ctx)
+	if err != nil || !tokens[share] || !tokens[other] {
+		t.Fatalf("ShareTokens = %v, %v; want %s and %s", tokens, err, share, other)
+	}
 
 	served := make(chan error, 1)
 	go func() {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,33 +27,74 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
 }
 
-// Client calls one controller's API with one token.
+// Client calls the controllers' API with one token, failing over among
+// several controllers.
 type Client struct {
-	endpoint string
-	token    string
-	hc       *http.Client
+	endpoints []string
+	token     string
+	hc        *http.Client
+
+	mu   sync.Mutex
+	next int // the endpoint that answered last, tried first
 }
 
-// New returns a client for the API at endpoint (such as
-// http://127.0.0.1:18080) that sends token, an account's or the admin's.
-func New(endpoint, token string) *Client {
-	return &Client{endpoint: strings.TrimRight(endpoint, "/"), token: token, hc: &http.Client{Timeout: 60 * time.Second}}
+// New returns a client for the API at endpoints (such as
+// http://127.0.0.1:18080; several may be given, comma-separated) that sends
+// token, an account's or the admin's.
+func New(endpoints, token string) *Client {
+	c := &Client{token: token, hc: &http.Client{Timeout: 60 * time.Second}}
+	for _, e := range strings.Split(endpoints, ",") {
+		if e = strings.TrimRight(strings.TrimSpace(e), "/"); e != "" {
+			c.endpoints = append(c.endpoints, e)
+		}
+	}
+	return c
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return fmt.Errorf("encoding request: %w", err)
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+"/api/v1"+path, body)
+	if len(c.endpoints) == 0 {
+		return errors.New("no controller address given")
+	}
+	c.mu.Lock()
+	first := c.next
+	c.mu.Unlock()
+	var errs []error
+	for i := range c.endpoints {
+		n := (first + i) % len(c.endpoints)
+		resp, err := c.send(ctx, c.endpoints[n], method, path, body)
+		if err == nil {
+			c.mu.Lock()
+			c.next = n
+			c.mu.Unlock()
+			return decodeAnswer(resp, out)
+		}
+		errs = append(errs, err)
+		// Only a controller that was never reached is safe to try again
+		// elsewhere: a request that reached one may have taken effect.
+		if !unreached(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Client) send(ctx context.Context, endpoint, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint+"/api/v1"+path, rd)
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
+		return nil, fmt.Errorf("building request: %w", err)
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -59,8 +102,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("calling the controller at %s: %w", c.endpoint, err)
+		return nil, fmt.Errorf("calling the controller at %s: %w", endpoint, err)
 	}
+	return resp, nil
+}
+
+// unreached reports whether err means the request never got to a
+// controller: the connection could not be made.
+func unreached(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func decodeAnswer(resp *http.Response, out any) error {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
@@ -205,4 +259,52 @@ func (c *Client) Shares(ctx context.Context) ([]Share, error) {
 // DeleteShare deletes a share.
 func (c *Client) DeleteShare(ctx context.Context, token string) error {
 	return c.do(ctx, http.MethodDelete, "/shares/"+token, nil, nil)
+}
+
+// Controller is a live controller.
+type Controller struct {
+	ID          string    `json:"id"`
+	APIAddress  string    `json:"api_address"`
+	GRPCAddress string    `json:"grpc_address"`
+	Version     string    `json:"version"`
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+}
+
+// Controllers lists the live controllers.
+func (c *Client) Controllers(ctx context.Context) ([]Controller, error) {
+	var cs []Controller
+	return cs, c.do(ctx, http.MethodGet, "/controllers", nil, &cs)
+}
+
+// Instance is a live frontend instance.
+type Instance struct {
+	ID              string    `json:"instance"`
+	Frontend        string    `json:"frontend"`
+	AppliedRevision int64     `json:"applied_revision"`
+	Revision        int64     `json:"revision"`
+	Lag             int64     `json:"lag"`
+	Mappings        int64     `json:"mappings"`
+	Version         string    `json:"version"`
+	Controller      string    `json:"controller"`
+	HeartbeatAt     time.Time `json:"heartbeat_at"`
+}
+
+// Instances lists the live frontend instances (admin).
+func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
+	var ins []Instance
+	return ins, c.do(ctx, http.MethodGet, "/frontends/instances", nil, &ins)
+}
+
+// Lease says which controller runs a singleton worker.
+type Lease struct {
+	Name      string    `json:"name"`
+	Holder    string    `json:"holder"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Leases lists the singleton workers' leases (admin).
+func (c *Client) Leases(ctx context.Context) ([]Lease, error) {
+	var ls []Lease
+	return ls, c.do(ctx, http.MethodGet, "/leases", nil, &ls)
 }

@@ -38,6 +38,11 @@ type Config struct {
 	// CacheFile, if set, keeps the last table on disk so that a restart
 	// serves the known routes before any controller answers.
 	CacheFile string
+	// Instance names this process in the controllers' registry of frontend
+	// instances, and Version is reported with it.
+	Instance, Version string
+	// HeartbeatInterval is how often the instance reports itself. Zero means 5 s.
+	HeartbeatInterval time.Duration
 }
 
 // Client follows a frontend's mappings into a table.
@@ -67,6 +72,12 @@ func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) 
 	}
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = 30 * time.Second
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.Instance == "" {
+		return nil, errors.New("instance id is required")
 	}
 	// A manual resolver with every address lets gRPC fail over among the
 	// controllers without a load balancer in front of them.
@@ -136,9 +147,10 @@ func (c *Client) Run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.resyncLoop(ctx) }()
 	go func() { defer wg.Done(); c.saveLoop(ctx) }()
+	go func() { defer wg.Done(); c.heartbeatLoop(ctx) }()
 	defer wg.Wait()
 
 	delay := 250 * time.Millisecond
@@ -293,6 +305,23 @@ func (c *Client) resyncLoop(ctx context.Context) {
 			if err := c.Pull(ctx); err != nil && ctx.Err() == nil {
 				c.logger.Warn("periodic resync failed", zap.Error(err))
 			}
+		}
+	}
+}
+
+// heartbeatLoop reports this instance to the controllers, which list it with
+// its lag behind the store.
+func (c *Client) heartbeatLoop(ctx context.Context) {
+	for {
+		req := &syncpb.HeartbeatRequest{Frontend: c.cfg.Frontend, Instance: c.cfg.Instance, Version: c.cfg.Version,
+			AppliedRevision: c.table.Revision(), Mappings: int64(c.table.Len())}
+		if _, err := c.rpc.Heartbeat(c.auth(ctx), req); err != nil && ctx.Err() == nil {
+			c.logger.Debug("heartbeat failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.cfg.HeartbeatInterval):
 		}
 	}
 }

@@ -66,7 +66,7 @@ func newController(t *testing.T, register func(*grpc.Server)) *controller {
 	if register != nil {
 		register(c.srv)
 	} else {
-		syncapi.NewServer(st, c.hub, zap.NewNop()).Register(c.srv)
+		syncapi.NewServer(st, c.hub, "test", zap.NewNop()).Register(c.srv)
 	}
 	go c.srv.Serve(ln)
 	t.Cleanup(c.srv.Stop)
@@ -103,6 +103,7 @@ func follow(t *testing.T, cfg Config) (*mapping.Table, *Client) {
 	if cfg.Frontend == "" {
 		cfg.Frontend, cfg.Secret = "fe", secret
 	}
+	cfg.Instance, cfg.Version = "instance-"+t.Name(), "test"
 	table := mapping.NewTable()
 	cl, err := New(cfg, table, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if err != nil {

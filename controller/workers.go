@@ -1,0 +1,175 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/porticoproxy/portico/controller/cluster"
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/zitiauto"
+)
+
+// WorkersConfig tunes the singleton workers.
+type WorkersConfig struct {
+	// ReapAfter is how long an ephemeral share may go without an agent
+	// serving it before it is removed. Default 60s.
+	ReapAfter time.Duration `yaml:"reap_after"`
+	// ReapEvery is how often the reaper looks. Default 10s.
+	ReapEvery time.Duration `yaml:"reap_every"`
+	// ReconcileEvery is how often the overlay is compared with the store. Default 1m.
+	ReconcileEvery time.Duration `yaml:"reconcile_every"`
+	// JournalRetention is how long journal entries are kept (at least the
+	// newest JournalKeep per frontend stay). Default 24h.
+	JournalRetention time.Duration `yaml:"journal_retention"`
+	// JournalKeep is how many entries per frontend compaction always keeps. Default 10000.
+	JournalKeep int64 `yaml:"journal_keep"`
+}
+
+func (w *WorkersConfig) setDefaults() {
+	if w.ReapAfter <= 0 {
+		w.ReapAfter = time.Minute
+	}
+	if w.ReapEvery <= 0 {
+		w.ReapEvery = 10 * time.Second
+	}
+	if w.ReconcileEvery <= 0 {
+		w.ReconcileEvery = time.Minute
+	}
+	if w.JournalRetention <= 0 {
+		w.JournalRetention = 24 * time.Hour
+	}
+	if w.JournalKeep <= 0 {
+		w.JournalKeep = 10000
+	}
+}
+
+// workers are the controller's singleton jobs.
+type workers struct {
+	cfg    WorkersConfig
+	store  *store.Store
+	ziti   *zitiauto.Client
+	pub    interface{ Publish([]store.FrontendChange) }
+	logger *zap.Logger
+
+	// orphans are share tokens found on the overlay but not in the store at
+	// the previous reconciliation, with when they were first seen; a token is
+	// removed only on a later round, so a share being created right now (its
+	// overlay objects come before its row) is never taken for an orphan.
+	orphans map[string]time.Time
+}
+
+func (w *workers) list() []cluster.Worker {
+	return []cluster.Worker{
+		{Name: "reaper", Every: w.cfg.ReapEvery, Run: w.reap},
+		{Name: "reconciler", Every: w.cfg.ReconcileEvery, Run: w.reconcile},
+		{Name: "compactor", Every: 5 * time.Minute, Run: w.compact},
+	}
+}
+
+// reap removes ephemeral shares whose agent has not served them for
+// ReapAfter: an agent that crashed never deleted its share.
+func (w *workers) reap(ctx context.Context) error {
+	hosted, err := w.ziti.HostedServices(ctx)
+	if err != nil {
+		return err
+	}
+	shares, err := w.store.AllShares(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	var seen []string
+	for _, sh := range shares {
+		if hosted[sh.ZitiServiceID] {
+			seen = append(seen, sh.Token)
+			continue
+		}
+		last := sh.CreatedAt
+		if sh.LastSeenAt.Valid {
+			last = sh.LastSeenAt.Time
+		}
+		if now.Sub(last) < w.cfg.ReapAfter {
+			continue
+		}
+		if err := w.removeShare(ctx, sh.Token); err != nil {
+			return err
+		}
+		w.logger.Info("reaped a share whose agent is gone", zap.String("share", sh.Token), zap.Time("last_seen", last))
+	}
+	return w.store.MarkSharesSeen(ctx, seen, now)
+}
+
+func (w *workers) removeShare(ctx context.Context, token string) error {
+	_, changes, err := w.store.RemoveShare(ctx, token)
+	if err != nil {
+		return fmt.Errorf("removing share %s: %w", token, err)
+	}
+	w.pub.Publish(changes)
+	return w.ziti.DeleteShareService(ctx, token)
+}
+
+// reconcile makes the overlay match the store: a share whose service is
+// missing gets it back, and objects tagged with a share the store does not
+// know are removed.
+func (w *workers) reconcile(ctx context.Context) error {
+	onOverlay, err := w.ziti.ShareTokens(ctx)
+	if err != nil {
+		return err
+	}
+	shares, err := w.store.AllShares(ctx)
+	if err != nil {
+		return err
+	}
+	inStore := make(map[string]bool, len(shares))
+	for _, sh := range shares {
+		inStore[sh.Token] = true
+		if onOverlay[sh.Token] {
+			continue
+		}
+		svc, err := w.ziti.CreateShareService(ctx, sh.Token, sh.BindIdentityID, []string{"#" + zitiauto.RoleFrontend})
+		if err != nil {
+			return fmt.Errorf("recreating share %s on the overlay: %w", sh.Token, err)
+		}
+		if err := w.store.SetShareService(ctx, sh.Token, svc); err != nil {
+			return err
+		}
+		w.logger.Info("recreated a share's missing overlay objects", zap.String("share", sh.Token))
+	}
+	now := time.Now()
+	for tok, first := range w.orphans {
+		if !onOverlay[tok] || inStore[tok] {
+			delete(w.orphans, tok)
+			continue
+		}
+		if now.Sub(first) < w.cfg.ReconcileEvery/2 {
+			continue
+		}
+		if err := w.ziti.DeleteShareService(ctx, tok); err != nil {
+			return fmt.Errorf("removing orphaned share %s from the overlay: %w", tok, err)
+		}
+		delete(w.orphans, tok)
+		w.logger.Info("removed an orphaned share from the overlay", zap.String("share", tok))
+	}
+	for tok := range onOverlay {
+		if _, known := w.orphans[tok]; !inStore[tok] && !known {
+			w.orphans[tok] = now
+		}
+	}
+	return nil
+}
+
+// compact trims the journal and forgets controllers and frontend instances
+// that stopped heartbeating long ago.
+func (w *workers) compact(ctx context.Context) error {
+	n, err := w.store.CompactJournal(ctx, time.Now().UTC().Add(-w.cfg.JournalRetention), w.cfg.JournalKeep)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.logger.Info("compacted the journal", zap.Int64("entries", n))
+	}
+	return w.store.ForgetStale(ctx, time.Now().UTC().Add(-time.Hour))
+}
