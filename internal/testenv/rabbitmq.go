@@ -1,0 +1,159 @@
+// This file gives each test its own RabbitMQ virtual host on the local broker and breaks its connections on demand.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	// rabbitMQAddr is the local broker the tests use, with the default guest account.
+	rabbitMQAddr = "127.0.0.1:5672"
+	// rabbitmqctlTimeout bounds one rabbitmqctl call; each takes about a second here.
+	rabbitmqctlTimeout = 30 * time.Second
+)
+
+// RabbitMQ creates a uniquely named virtual host on the local broker, grants the guest user
+// everything in it, and returns the AMQP URL of that vhost. The vhost, with all its exchanges,
+// queues and connections, is deleted when the test ends. Without a broker (or rabbitmqctl) the
+// test fails in CI and is skipped elsewhere.
+func RabbitMQ(tb testing.TB) (amqpURL string) {
+	tb.Helper()
+	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
+		Require(tb, "RabbitMQ (rabbitmqctl)", err)
+	}
+	conn, err := net.DialTimeout("tcp", rabbitMQAddr, 2*time.Second)
+	if err != nil {
+		Require(tb, "RabbitMQ", fmt.Errorf("broker at %s does not answer: %w", rabbitMQAddr, err))
+	}
+	conn.Close()
+
+	vhost := uniqueVhost(tb.Name())
+	if err := rabbitmqctl("add_vhost", vhost); err != nil {
+		Require(tb, "RabbitMQ", err)
+	}
+	tb.Cleanup(func() {
+		// delete_vhost also closes the connections still open in it.
+		if err := rabbitmqctl("delete_vhost", vhost); err != nil {
+			tb.Logf("deleting rabbitmq vhost %s: %v", vhost, err)
+		}
+	})
+	if err := rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"); err != nil {
+		tb.Fatalf("granting guest access to rabbitmq vhost %s: %v", vhost, err)
+	}
+	return "amqp://guest:guest@" + rabbitMQAddr + "/" + url.PathEscape(vhost)
+}
+
+// CloseRabbitMQConnections force-closes every client connection of a vhost, as a broker
+// restart or a network cut would. vhostOrURL is a vhost name or an AMQP URL from RabbitMQ.
+func CloseRabbitMQConnections(tb testing.TB, vhostOrURL string) {
+	tb.Helper()
+	vhost, err := vhostOf(vhostOrURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := rabbitmqctlOutput("list_connections", "-q", "--no-table-headers", "pid", "vhost")
+	if err != nil {
+		tb.Fatalf("listing rabbitmq connections: %v", err)
+	}
+	closed := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		pid, vh, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if !ok || vh != vhost {
+			continue
+		}
+		// A connection that went away since the listing is not an error worth failing on.
+		if err := rabbitmqctl("close_connection", pid, "portico test: simulated outage"); err != nil {
+			tb.Logf("closing rabbitmq connection %s: %v", pid, err)
+			continue
+		}
+		closed++
+	}
+	tb.Logf("closed %d rabbitmq connection(s) of vhost %s", closed, vhost)
+}
+
+// RabbitMQOutage cuts a vhost off: it revokes the guest user's access, so that no client can
+// connect, and closes every connection. restore grants access again; it also runs when the
+// test ends if the test did not call it.
+func RabbitMQOutage(tb testing.TB, vhostOrURL string) (restore func()) {
+	tb.Helper()
+	vhost, err := vhostOf(vhostOrURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := rabbitmqctl("clear_permissions", "-p", vhost, "guest"); err != nil {
+		tb.Fatalf("revoking guest access to rabbitmq vhost %s: %v", vhost, err)
+	}
+	// Open connections keep the permissions they were opened with, so they must go too.
+	CloseRabbitMQConnections(tb, vhost)
+	restored := false
+	restore = func() {
+		if restored {
+			return
+		}
+		restored = true
+		if err := rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"); err != nil {
+			tb.Errorf("restoring guest access to rabbitmq vhost %s: %v", vhost, err)
+		}
+	}
+	tb.Cleanup(restore)
+	return restore
+}
+
+// vhostOf returns the vhost named by an AMQP URL, or s itself when it is not a URL.
+func vhostOf(s string) (string, error) {
+	if !strings.HasPrefix(s, "amqp://") && !strings.HasPrefix(s, "amqps://") {
+		return s, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("parsing amqp url: %w", err)
+	}
+	// As in the AMQP URI spec, an empty path means the default vhost.
+	if u.Path == "" || u.Path == "/" {
+		return "/", nil
+	}
+	return strings.TrimPrefix(u.Path, "/"), nil
+}
+
+var vhostUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// uniqueVhost makes a vhost name that says which test made it and cannot collide with
+// another test or another run.
+func uniqueVhost(testName string) string {
+	name := vhostUnsafe.ReplaceAllString(testName, "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "portico-test-" + name + "-" + hex.EncodeToString(b[:])
+}
+
+func rabbitmqctl(args ...string) error {
+	_, err := rabbitmqctlOutput(args...)
+	return err
+}
+
+func rabbitmqctlOutput(args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), rabbitmqctlTimeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "rabbitmqctl", args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String() + " " + stdout.String())
+		return nil, fmt.Errorf("rabbitmqctl %s: %w: %s", args[0], err, msg)
+	}
+	return stdout.Bytes(), nil
+}
