@@ -19,6 +19,7 @@ import (
 	"github.com/openziti/sdk-golang/ziti"
 	"go.uber.org/zap"
 
+	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/syncclient"
 	"github.com/porticoproxy/portico/internal/zitiident"
@@ -47,6 +48,12 @@ type App struct {
 	// CacheDir holds the last known mapping table. Default: the "portico"
 	// folder in Caddy's data directory.
 	CacheDir string `json:"cache_dir,omitempty"`
+	// AMQPURL, if set, takes the changes from RabbitMQ, as a cluster of
+	// controllers publishes them, instead of a Watch stream.
+	AMQPURL string `json:"amqp_url,omitempty"`
+	// AMQPExchange is the exchange the controllers publish to. Default:
+	// portico.mappings.
+	AMQPExchange string `json:"amqp_exchange,omitempty"`
 
 	rt     *runtime
 	key    string
@@ -76,6 +83,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.Secret = repl.ReplaceAll(a.Secret, "")
 	a.Identity = repl.ReplaceAll(a.Identity, "")
 	a.CacheDir = repl.ReplaceAll(a.CacheDir, "")
+	a.AMQPURL = repl.ReplaceAll(a.AMQPURL, "")
+	a.AMQPExchange = repl.ReplaceAll(a.AMQPExchange, "")
 	if a.CacheDir == "" {
 		a.CacheDir = filepath.Join(caddy.AppDataDir(), "portico")
 	}
@@ -162,6 +171,7 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 		ResyncInterval: time.Duration(a.ResyncInterval),
 		CacheFile:      filepath.Join(a.CacheDir, a.Frontend+".json"),
 		Instance:       instanceID(),
+		Broker:         broker.ConsumerConfig{URL: a.AMQPURL, Exchange: a.AMQPExchange},
 		Version:        "caddy " + caddyVersion(),
 	}, table, logger.Named("sync"))
 	if err != nil {

@@ -30,6 +30,7 @@ func init() {
 //	    identity     <ziti identity file>
 //	    resync_interval <duration>
 //	    cache_dir    <dir>
+//	    amqp         <url> [<exchange>]
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -67,6 +68,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Identity = val
 			case "cache_dir":
 				a.CacheDir = val
+			}
+		case "amqp":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			a.AMQPURL = args[0]
+			if len(args) == 2 {
+				a.AMQPExchange = args[1]
 			}
 		case "resync_interval":
 			var val string

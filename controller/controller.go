@@ -23,6 +23,8 @@ import (
 	"github.com/porticoproxy/portico/controller/syncapi"
 	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/controller/zitiauto"
+	"github.com/porticoproxy/portico/internal/broker"
+	"github.com/porticoproxy/portico/internal/mapping"
 )
 
 // Version is the controller's version, set at build time.
@@ -49,6 +51,15 @@ type Config struct {
 	AdvertiseGRPC string `yaml:"advertise_grpc"`
 	// Workers tunes the singleton workers.
 	Workers WorkersConfig `yaml:"workers"`
+	// AMQP, if its URL is set, publishes every mapping change to RabbitMQ,
+	// for frontends that follow a cluster of controllers.
+	AMQP AMQPConfig `yaml:"amqp"`
+}
+
+// AMQPConfig is the broker section of the configuration.
+type AMQPConfig struct {
+	URL      string `yaml:"url"`
+	Exchange string `yaml:"exchange"`
 }
 
 // ZitiConfig is the Ziti section of the configuration.
@@ -100,6 +111,11 @@ func (c *Config) Validate() error {
 	if c.Ziti.ManagementURL == "" {
 		errs = append(errs, errors.New("ziti.management_url is required"))
 	}
+	if c.AMQP.URL != "" {
+		if err := (broker.PublisherConfig{URL: c.AMQP.URL, Exchange: c.AMQP.Exchange}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("amqp: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -109,6 +125,8 @@ type Controller struct {
 	logger  *zap.Logger
 	store   *store.Store
 	hub     *syncapi.Hub
+	pub     fanout
+	amqp    *broker.Publisher // nil without a broker
 	node    *cluster.Node
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
@@ -137,6 +155,11 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	}
 	c := &Controller{cfg: cfg, logger: logger.With(zap.String("controller", cfg.ID)), store: st, hub: syncapi.NewHub(), stopped: make(chan struct{})}
 	logger = c.logger
+	c.pub = fanout{c.hub}
+	if cfg.AMQP.URL != "" {
+		c.amqp = broker.NewPublisher(broker.PublisherConfig{URL: cfg.AMQP.URL, Exchange: cfg.AMQP.Exchange}, logger.Named("amqp"))
+		c.pub = append(c.pub, amqpPublisher{c.amqp})
+	}
 	if c.apiLn, err = net.Listen("tcp", cfg.API); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listening for the api: %w", err)
@@ -152,13 +175,13 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	if cfg.AdvertiseGRPC == "" {
 		cfg.AdvertiseGRPC = c.grpcLn.Addr().String()
 	}
-	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, pub: c.hub, logger: logger.Named("workers"), orphans: map[string]time.Time{}}
+	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, pub: c.pub, logger: logger.Named("workers"), orphans: map[string]time.Time{}}
 	now := time.Now().UTC()
 	c.node = cluster.New(cluster.Config{Self: store.Controller{
 		ID: cfg.ID, APIAddress: cfg.AdvertiseAPI, GRPCAddress: cfg.AdvertiseGRPC, Version: Version, StartedAt: now, HeartbeatAt: now,
 	}}, st, w.list(), logger.Named("cluster"))
 	c.httpSrv = &http.Server{
-		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version}, st, zc, c.hub, logger.Named("api")),
+		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version}, st, zc, c.pub, logger.Named("api")),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -207,5 +230,33 @@ func (c *Controller) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := c.httpSrv.Shutdown(ctx)
+	if c.amqp != nil {
+		c.amqp.Close()
+	}
 	return errors.Join(err, c.store.Close())
+}
+
+// fanout publishes committed changes to every publisher: the Watch streams
+// of this controller always, RabbitMQ when configured.
+type fanout []api.Publisher
+
+func (f fanout) Publish(changes []store.FrontendChange) {
+	for _, p := range f {
+		p.Publish(changes)
+	}
+}
+
+// amqpPublisher hands changes to the broker, one frontend at a time.
+type amqpPublisher struct{ p *broker.Publisher }
+
+func (a amqpPublisher) Publish(changes []store.FrontendChange) {
+	for len(changes) > 0 {
+		fe := changes[0].Frontend
+		var batch []mapping.Change
+		for len(changes) > 0 && changes[0].Frontend == fe {
+			batch = append(batch, changes[0].Change)
+			changes = changes[1:]
+		}
+		a.p.Publish(fe, batch)
+	}
 }

@@ -51,7 +51,7 @@ type workers struct {
 	cfg    WorkersConfig
 	store  *store.Store
 	ziti   *zitiauto.Client
-	pub    interface{ Publish([]store.FrontendChange) }
+	pub    fanout
 	logger *zap.Logger
 
 	// orphans are share tokens found on the overlay but not in the store at

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/syncpb"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	Instance, Version string
 	// HeartbeatInterval is how often the instance reports itself. Zero means 5 s.
 	HeartbeatInterval time.Duration
+	// Broker, if its URL is set, delivers the changes through RabbitMQ (a
+	// cluster of controllers) instead of a Watch stream from one controller.
+	Broker broker.ConsumerConfig
 }
 
 // Client follows a frontend's mappings into a table.
@@ -53,8 +57,9 @@ type Client struct {
 	conn   *grpc.ClientConn
 	rpc    syncpb.SyncClient
 
-	pullMu sync.Mutex // one pull or snapshot at a time
-	dirty  chan struct{}
+	pullMu   sync.Mutex // one pull or snapshot at a time
+	dirty    chan struct{}
+	consumer *broker.Consumer // nil without a broker
 
 	mu        sync.Mutex
 	connected bool
@@ -79,6 +84,12 @@ func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) 
 	if cfg.Instance == "" {
 		return nil, errors.New("instance id is required")
 	}
+	if cfg.Broker.URL != "" {
+		cfg.Broker.Frontend = cfg.Frontend
+		if err := cfg.Broker.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	// A manual resolver with every address lets gRPC fail over among the
 	// controllers without a load balancer in front of them.
 	r := manual.NewBuilderWithScheme("portico")
@@ -95,7 +106,11 @@ func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) 
 	if err != nil {
 		return nil, fmt.Errorf("creating grpc client: %w", err)
 	}
-	return &Client{cfg: cfg, table: table, logger: logger, conn: conn, rpc: syncpb.NewSyncClient(conn), dirty: make(chan struct{}, 1)}, nil
+	c := &Client{cfg: cfg, table: table, logger: logger, conn: conn, rpc: syncpb.NewSyncClient(conn), dirty: make(chan struct{}, 1)}
+	if cfg.Broker.URL != "" {
+		c.consumer = broker.NewConsumer(cfg.Broker, brokerHandler{c}, logger.Named("broker"))
+	}
+	return c, nil
 }
 
 // Close releases the connection. Run must have returned.
@@ -109,6 +124,8 @@ type Status struct {
 	Revision  int64     `json:"revision"`
 	Mappings  int       `json:"mappings"`
 	Loaded    bool      `json:"loaded"`
+	// Broker is the RabbitMQ consumer's state, when one is configured.
+	Broker *broker.ConsumerStatus `json:"broker,omitempty"`
 }
 
 // Status reports the client's health.
@@ -119,6 +136,10 @@ func (c *Client) Status() Status {
 		s.LastError = c.lastErr.Error()
 	}
 	c.mu.Unlock()
+	if c.consumer != nil {
+		bs := c.consumer.Status()
+		s.Broker = &bs
+	}
 	s.Revision, s.Mappings, s.Loaded = c.table.Revision(), c.table.Len(), c.table.Loaded()
 	return s
 }
@@ -153,6 +174,12 @@ func (c *Client) Run(ctx context.Context) {
 	go func() { defer wg.Done(); c.heartbeatLoop(ctx) }()
 	defer wg.Wait()
 
+	if c.consumer != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.consumer.Run(ctx) }()
+		c.bootstrap(ctx)
+		return
+	}
 	delay := 250 * time.Millisecond
 	for ctx.Err() == nil {
 		err := c.follow(ctx)
@@ -167,6 +194,57 @@ func (c *Client) Run(ctx context.Context) {
 		case <-time.After(delay + rand.N(delay/2)):
 		}
 		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// bootstrap brings the table up to date once, retrying until a controller
+// answers; with a broker, that and the periodic resync are all the client
+// asks of the controllers.
+func (c *Client) bootstrap(ctx context.Context) {
+	delay := 250 * time.Millisecond
+	for {
+		err := c.Pull(ctx)
+		if err == nil || ctx.Err() != nil {
+			c.setState(err == nil, err)
+			return
+		}
+		c.setState(false, err)
+		c.logger.Warn("no controller answers yet; retrying", zap.Error(err), zap.Duration("in", delay))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay + rand.N(delay/2)):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// brokerHandler feeds the broker's deliveries through the revision rule.
+type brokerHandler struct{ c *Client }
+
+func (h brokerHandler) Apply(ch mapping.Change) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // bounds a gap's pull
+	defer cancel()
+	if err := h.c.apply(ctx, ch); err != nil {
+		h.c.logger.Warn("applying a change from the broker; the periodic resync will repair it", zap.Error(err))
+	}
+}
+
+// Malformed pulls the journal: the dropped message may have carried a change.
+func (h brokerHandler) Malformed(err error) {
+	h.c.logger.Warn("dropped a malformed broker message; resyncing", zap.Error(err))
+	h.resync()
+}
+
+// Reconnected pulls the journal: what was published while the queue did
+// not exist is gone.
+func (h brokerHandler) Reconnected() { h.resync() }
+
+func (h brokerHandler) resync() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.c.Pull(ctx); err != nil {
+		h.c.logger.Warn("resync failed; the periodic resync will retry", zap.Error(err))
 	}
 }
 
