@@ -36,7 +36,7 @@ var stack struct {
 	ctrlAddrs  [2]string // API and gRPC
 	admin      *apiclient.Client
 	apiURL     string
-	portico    string // the CLI binary
+	portico    string // the CLI binary; portico-controller and caddy are beside it
 	httpAddr   string // Caddy's HTTP listener
 	adminToken string
 	caddyArgs  [3]string // frontend token, secret and identity file
@@ -52,11 +52,12 @@ func TestMain(m *testing.M) {
 // setup starts the controller and Caddy, and builds the CLI.
 func setup(ctx context.Context) error {
 	built := make(chan error, 1)
-	stack.portico = filepath.Join(stack.dir, "portico")
+	bin := filepath.Join(stack.dir, "bin")
+	stack.portico = filepath.Join(bin, "portico")
 	go func() {
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", stack.portico, "../cmd/portico").CombinedOutput()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "../cmd/portico", "../cmd/portico-controller", "../cmd/caddy").CombinedOutput()
 		if err != nil {
-			err = fmt.Errorf("building portico: %v\n%s", err, out)
+			err = fmt.Errorf("building the binaries: %v\n%s", err, out)
 		}
 		built <- err
 	}()

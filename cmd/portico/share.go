@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"text/tabwriter"
@@ -64,15 +65,7 @@ func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.UR
 		return fmt.Errorf("creating share: %w", err)
 	}
 	// Whatever happens from here on, the share is deleted on the way out.
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		if err := cl.DeleteShare(dctx, sh.Token); err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "portico: deleting share %s: %v\n", sh.Token, err)
-			return
-		}
-		fmt.Fprintf(out, "Share %s deleted.\n", sh.Token)
-	}()
+	defer deleteShare(ctx, cmd, cl, sh.Token)
 
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ln, err := zitiident.Listen(lctx, zc, sh.Token)
@@ -91,6 +84,30 @@ func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.UR
 	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop sharing.")
 	return agent.Serve(ctx, ln, target, insecure, logger.Named("agent"))
+}
+
+// deleteShare deletes the share, retrying for a while when no controller
+// answers (one may be restarting). If it still cannot, the controller's
+// reaper removes the share once it sees the agent gone.
+func deleteShare(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, token string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err := cl.DeleteShare(dctx, token)
+		var apiErr *apiclient.Error
+		switch {
+		case err == nil:
+			fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted.\n", token)
+			return
+		case errors.As(err, &apiErr) || dctx.Err() != nil:
+			fmt.Fprintf(cmd.ErrOrStderr(), "portico: deleting share %s: %v (the controller removes it once it sees the agent gone)\n", token, err)
+			return
+		}
+		select {
+		case <-dctx.Done():
+		case <-time.After(delay):
+		}
+	}
 }
 
 func newLs(g *globals) *cobra.Command {

@@ -1,0 +1,574 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/broker"
+	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/testenv"
+	"github.com/porticoproxy/portico/internal/zitiident"
+)
+
+const clusterNamespace = "cluster.localhost"
+
+// proc is a process the cluster test runs: a controller or a frontend.
+type proc struct {
+	name string
+	args []string
+	env  []string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *proc) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(p.args[0], p.args[1:]...)
+	p.cmd.Env = append(os.Environ(), p.env...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
+}
+
+func (p *proc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill ends the process at once, as a crash would.
+func (p *proc) kill() {
+	if p.cmd != nil && p.alive() {
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) logTail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+type clusterController struct {
+	proc
+	api, grpc string
+}
+
+type clusterFrontend struct {
+	proc
+	token     string
+	adminAddr string
+	httpAddr  string
+}
+
+// cluster is 2 controllers on one PostgreSQL database and RabbitMQ vhost, and
+// 3 frontend instances: two that share a token and an identity, and one with
+// its own token, all serving one namespace.
+type cluster struct {
+	dir         string
+	dsn, amqp   string
+	ctrls       []*clusterController
+	fronts      []*clusterFrontend
+	admin       *apiclient.Client
+	st          *store.Store // a direct view of the database, to compare with
+	adminToken  string
+	controllers string // every API address, comma-separated
+}
+
+func startCluster(t *testing.T) *cluster {
+	c := &cluster{dir: t.TempDir(), dsn: testenv.Postgres(t), amqp: testenv.RabbitMQ(t), adminToken: "cluster-admin-token-0123456789"}
+	bin := filepath.Dir(stack.portico)
+	var apis, grpcs []string
+	for _, id := range []string{"ctrl-a", "ctrl-b"} {
+		cc := &clusterController{api: freeAddr(), grpc: freeAddr()}
+		cfg := filepath.Join(c.dir, id+".yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`id: %s
+api: %s
+grpc: %s
+store: %s
+admin_token: %s
+amqp:
+  url: %s
+ziti:
+  management_url: %s
+  username: %s
+  password: %s
+`, id, cc.api, cc.grpc, c.dsn, c.adminToken, c.amqp, stack.ziti.CtrlAddress, stack.ziti.Username, stack.ziti.Password)), 0o600)
+		cc.proc = proc{name: id, args: []string{filepath.Join(bin, "portico-controller"), "--config", cfg}, log: filepath.Join(c.dir, id+".log")}
+		cc.start(t)
+		t.Cleanup(cc.kill)
+		c.ctrls = append(c.ctrls, cc)
+		apis, grpcs = append(apis, "http://"+cc.api), append(grpcs, cc.grpc)
+	}
+	c.controllers = strings.Join(apis, ",")
+	c.admin = apiclient.New(c.controllers, c.adminToken)
+	for _, cc := range c.ctrls {
+		wantWithin(t, 60*time.Second, cc.name+" to answer", func() error {
+			_, err := apiclient.New("http://"+cc.api, c.adminToken).Namespaces(context.Background())
+			if err != nil && !cc.alive() {
+				t.Fatalf("%s exited:\n%s", cc.name, cc.logTail())
+			}
+			return err
+		})
+	}
+	st, err := store.Open(context.Background(), c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c.st = st
+
+	ctx := context.Background()
+	if _, err := c.admin.CreateNamespace(ctx, clusterNamespace); err != nil {
+		t.Fatal(err)
+	}
+	// Two frontend records: the first runs as two instances sharing its token and identity.
+	for i, instances := range []int{2, 1} {
+		httpAddrs := make([]string, instances)
+		for j := range httpAddrs {
+			httpAddrs[j] = freeAddr()
+		}
+		_, port, _ := net.SplitHostPort(httpAddrs[0])
+		fe, err := c.admin.CreateFrontend(ctx, fmt.Sprintf("cluster-%d", i), "http://{host}:"+port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.admin.MapNamespace(ctx, fe.Token, clusterNamespace); err != nil {
+			t.Fatal(err)
+		}
+		identity, err := zitiident.Enroll(fe.EnrollmentJWT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idFile := filepath.Join(c.dir, fe.Token+".json")
+		os.WriteFile(idFile, identity, 0o600)
+		for j, httpAddr := range httpAddrs {
+			f := &clusterFrontend{token: fe.Token, adminAddr: freeAddr(), httpAddr: httpAddr}
+			name := fmt.Sprintf("frontend-%d%c", i+1, 'a'+j)
+			fdir := filepath.Join(c.dir, name)
+			_, httpPort, _ := net.SplitHostPort(httpAddr)
+			caddyfile := filepath.Join(c.dir, name+".caddyfile")
+			os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
+	admin %s
+	storage file_system %s/data
+	portico {
+		controllers %s
+		frontend %s
+		secret {env.PORTICO_FRONTEND_SECRET}
+		identity %s
+		cache_dir %s/cache
+		resync_interval 2s
+		amqp {env.PORTICO_AMQP}
+	}
+}
+
+http://:%s {
+	bind 127.0.0.1
+	portico
+}
+`, f.adminAddr, fdir, strings.Join(grpcs, " "), fe.Token, idFile, fdir, httpPort)), 0o600)
+			f.proc = proc{name: name, log: filepath.Join(c.dir, name+".log"),
+				args: []string{filepath.Join(bin, "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
+				env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + c.amqp, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}
+			f.start(t)
+			t.Cleanup(f.kill)
+			c.fronts = append(c.fronts, f)
+		}
+	}
+	for _, f := range c.fronts {
+		wantWithin(t, 30*time.Second, f.name+" to load its table", func() error {
+			if !f.alive() {
+				t.Fatalf("%s exited:\n%s", f.name, f.logTail())
+			}
+			st, err := f.status()
+			if err != nil {
+				return err
+			}
+			if !st.Loaded {
+				return fmt.Errorf("not loaded: %+v", st)
+			}
+			return nil
+		})
+	}
+	return c
+}
+
+type frontendStatus struct {
+	Loaded    bool   `json:"loaded"`
+	Connected bool   `json:"connected"`
+	Revision  int64  `json:"revision"`
+	LastError string `json:"last_error"`
+}
+
+func (f *clusterFrontend) status() (frontendStatus, error) {
+	var out []frontendStatus
+	if err := getJSON("http://"+f.adminAddr+"/portico/status", &out); err != nil {
+		return frontendStatus{}, err
+	}
+	if len(out) != 1 {
+		return frontendStatus{}, fmt.Errorf("%d runtimes", len(out))
+	}
+	return out[0], nil
+}
+
+// table returns the instance's revision and its mappings, host → share.
+func (f *clusterFrontend) table() (int64, map[string]string, error) {
+	var out []struct {
+		Revision int64 `json:"revision"`
+		Mappings []struct {
+			Name  string `json:"name"`
+			Share string `json:"share"`
+		} `json:"mappings"`
+	}
+	if err := getJSON("http://"+f.adminAddr+"/portico/mappings", &out); err != nil {
+		return 0, nil, err
+	}
+	if len(out) != 1 {
+		return 0, nil, fmt.Errorf("%d runtimes", len(out))
+	}
+	m := map[string]string{}
+	for _, e := range out[0].Mappings {
+		m[e.Name] = e.Share
+	}
+	return out[0].Revision, m, nil
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// converged checks that every instance's table equals the store's mappings
+// for its token, entry by entry, deletes included.
+func (c *cluster) converged() error {
+	for _, f := range c.fronts {
+		var storeRev int64
+		want := map[string]string{}
+		if err := c.st.Snapshot(context.Background(), f.token, 1000, func(rev int64, ms []mapping.Mapping) error {
+			storeRev = rev
+			for _, m := range ms {
+				want[m.Name] = m.Share
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		rev, got, err := f.table()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		if rev != storeRev {
+			return fmt.Errorf("%s at revision %d, store at %d", f.name, rev, storeRev)
+		}
+		for name, share := range want {
+			if got[name] != share {
+				return fmt.Errorf("%s maps %s to %q, store to %q", f.name, name, got[name], share)
+			}
+		}
+		for name := range got {
+			if _, ok := want[name]; !ok {
+				return fmt.Errorf("%s still maps %s, which the store deleted", f.name, name)
+			}
+		}
+	}
+	return nil
+}
+
+// churn creates n shares and deletes every second one, spread over both
+// controllers with 8 clients at once; it returns the shares left.
+func (c *cluster) churn(t *testing.T, accountToken, envID string, n int) []string {
+	t.Helper()
+	clients := []*apiclient.Client{}
+	for _, cc := range c.ctrls {
+		if cc.alive() {
+			clients = append(clients, apiclient.New("http://"+cc.api, accountToken))
+		}
+	}
+	var (
+		mu   sync.Mutex
+		left []string
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 8)
+	)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx := context.Background()
+			sh, err := clients[i%len(clients)].CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: envID, Target: "http://127.0.0.1:1", Namespace: clusterNamespace})
+			if err != nil {
+				t.Errorf("create %d: %v", i, err)
+				return
+			}
+			if i%2 == 0 {
+				if err := clients[(i+1)%len(clients)].DeleteShare(ctx, sh.Token); err != nil {
+					t.Errorf("delete %s: %v", sh.Token, err)
+				}
+				return
+			}
+			mu.Lock()
+			left = append(left, sh.Token)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return left
+}
+
+func TestCluster(t *testing.T) {
+	c := startCluster(t)
+	ctx := context.Background()
+	acct, err := c.admin.CreateAccount(ctx, fmt.Sprintf("cluster-%d@e2e.localhost", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := apiclient.New(c.controllers, acct.Token).CreateEnvironment(ctx, "churn", "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("concurrent churn converges everywhere", func(t *testing.T) {
+		c.churn(t, acct.Token, env.ID, 200) // 200 creates and 100 deletes
+		start := time.Now()
+		wantWithin(t, 3*time.Second, "every instance to equal the store", c.converged)
+		t.Logf("converged %s after the last change", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("revisions have no holes", func(t *testing.T) {
+		for _, f := range c.fronts {
+			changes, cur, tooOld, err := c.st.Changes(ctx, f.token, 0, 100000)
+			if err != nil || tooOld {
+				t.Fatalf("%s journal: %v, tooOld %v", f.name, err, tooOld)
+			}
+			for i, ch := range changes {
+				if ch.Revision != int64(i+1) {
+					t.Fatalf("%s: change %d has revision %d", f.token, i, ch.Revision)
+				}
+			}
+			if int64(len(changes)) != cur {
+				t.Fatalf("%s: %d changes up to revision %d", f.token, len(changes), cur)
+			}
+		}
+	})
+
+	t.Run("bad broker messages", func(t *testing.T) {
+		conn, err := amqp.Dial(c.amqp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range c.fronts[1:] {
+			for _, body := range []string{"\\x00garbage", `[]`, `{"frontend":"` + f.token + `","revision":5,"op":"rename","name":"x","share":"y"}`,
+				`{"frontend":"` + f.token + `","revision":-3,"op":"upsert","name":"x","share":"y"}`,
+				`{"frontend":"` + f.token + `","revision":9223372036854775807,"op":"upsert","name":"huge.` + clusterNamespace + `","share":"y"}`} {
+				if err := ch.PublishWithContext(ctx, broker.DefaultExchange, f.token, false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		c.churn(t, acct.Token, env.ID, 6)
+		wantWithin(t, 5*time.Second, "every instance to stay equal to the store", c.converged)
+		for _, f := range c.fronts {
+			if !f.alive() {
+				t.Fatalf("%s died on bad messages:\n%s", f.name, f.logTail())
+			}
+		}
+	})
+
+	t.Run("broker outage converges after it", func(t *testing.T) {
+		restore := testenv.RabbitMQOutage(t, c.amqp)
+		c.churn(t, acct.Token, env.ID, 20)
+		time.Sleep(time.Second)
+		restore()
+		back := time.Now()
+		// One resync interval (2 s) after the broker is back, with room for the reconnect.
+		wantWithin(t, 5*time.Second, "convergence after the outage", c.converged)
+		t.Logf("converged %s after the broker came back", time.Since(back).Round(time.Millisecond))
+	})
+
+	t.Run("instances are listed with their lag", func(t *testing.T) {
+		wantWithin(t, 12*time.Second, "3 live instances, none behind", func() error {
+			ins, err := c.admin.Instances(ctx)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, in := range ins {
+				if in.Frontend == c.fronts[0].token || in.Frontend == c.fronts[2].token {
+					n++
+					if in.Lag != 0 {
+						return fmt.Errorf("%s lags %d", in.ID, in.Lag)
+					}
+				}
+			}
+			if n != 3 {
+				return fmt.Errorf("%d instances: %+v", n, ins)
+			}
+			return nil
+		})
+		out, err := exec.Command(stack.portico, "admin", "frontends", "--api", c.controllers, "--admin-token", c.adminToken).CombinedOutput()
+		if err != nil || strings.Count(string(out), c.fronts[0].token) != 2 || !strings.Contains(string(out), c.fronts[2].token) {
+			t.Fatalf("portico admin frontends: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("a dead instance disappears", func(t *testing.T) {
+		dead := c.fronts[1]
+		dead.kill()
+		wantWithin(t, 20*time.Second, "the dead instance to drop off the list", func() error {
+			ins, err := c.admin.Instances(ctx)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, in := range ins {
+				if in.Frontend == dead.token {
+					n++
+				}
+			}
+			if n != 1 {
+				return fmt.Errorf("%d instances of %s listed", n, dead.token)
+			}
+			return nil
+		})
+		dead.start(t) // back for the next steps
+		wantWithin(t, 10*time.Second, "the restarted instance to catch up", c.converged)
+	})
+
+	t.Run("losing the lease holder moves its leases", func(t *testing.T) {
+		var holder string
+		wantWithin(t, 10*time.Second, "one controller to hold every lease", func() error {
+			ls, err := c.admin.Leases(ctx)
+			if err != nil || len(ls) != 3 || ls[0].Holder != ls[1].Holder || ls[1].Holder != ls[2].Holder {
+				return fmt.Errorf("leases %+v, %v", ls, err)
+			}
+			holder = ls[0].Holder
+			return nil
+		})
+		var dead, survivor *clusterController
+		for _, cc := range c.ctrls {
+			if cc.name == holder {
+				dead = cc
+			} else {
+				survivor = cc
+			}
+		}
+		dead.kill() // no chance to give its leases up
+		killed := time.Now()
+		asSurvivor := apiclient.New("http://"+survivor.api, c.adminToken)
+		wantWithin(t, 10*time.Second+500*time.Millisecond, "the survivor to take every lease", func() error {
+			ls, err := asSurvivor.Leases(ctx)
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				if l.Holder != survivor.name || time.Until(l.ExpiresAt) <= 0 {
+					return fmt.Errorf("lease %s held by %s", l.Name, l.Holder)
+				}
+			}
+			return nil
+		})
+		t.Logf("leases moved %s after the holder died", time.Since(killed).Round(time.Millisecond))
+
+		// The CLI, given both addresses with the dead one first, works.
+		home := t.TempDir()
+		if out, err := exec.Command(stack.portico, "enable", acct.Token, "--api", "http://"+dead.api+",http://"+survivor.api, "--home", home, "-d", "failover").CombinedOutput(); err != nil {
+			t.Fatalf("enable with a dead controller first: %v\n%s", err, out)
+		}
+		if out, err := exec.Command(stack.portico, "ls", "--home", home).CombinedOutput(); err != nil {
+			t.Fatalf("ls with a dead controller first: %v\n%s", err, out)
+		}
+		c.churn(t, acct.Token, env.ID, 6)
+		wantWithin(t, 5*time.Second, "convergence with one controller", c.converged)
+		dead.start(t)
+	})
+
+	t.Run("a frontend restarted with no controller serves its cache", func(t *testing.T) {
+		home := t.TempDir()
+		if out, err := exec.Command(stack.portico, "enable", acct.Token, "--api", c.controllers, "--home", home).CombinedOutput(); err != nil {
+			t.Fatalf("portico enable: %v\n%s", err, out)
+		}
+		ag := startAgent(t, home, newBackend(t).URL)
+		f := c.fronts[2]
+		through := func(f *clusterFrontend) func() error {
+			return func() error {
+				cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+					DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+						return (&net.Dialer{}).DialContext(ctx, network, f.httpAddr)
+					}}}
+				resp, err := cl.Get("http://" + ag.host + "/")
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			}
+		}
+		wantWithin(t, 5*time.Second, "the share through the frontend", through(f))
+		time.Sleep(1500 * time.Millisecond) // the cache is written at most once a second
+		for _, cc := range c.ctrls {
+			cc.kill()
+		}
+		f.kill()
+		f.start(t)
+		wantWithin(t, 20*time.Second, "the cold frontend to serve its cached route", through(f))
+		if st, err := f.status(); err != nil || st.Connected {
+			t.Fatalf("status with no controller = %+v, %v", st, err)
+		}
+		for _, cc := range c.ctrls {
+			cc.start(t)
+		}
+		wantWithin(t, 30*time.Second, "the cold frontend to reconnect", func() error {
+			if st, err := f.status(); err != nil || !st.Connected {
+				return fmt.Errorf("status %+v, %v", st, err)
+			}
+			return nil
+		})
+		ag.stop(t)
+		wantWithin(t, 5*time.Second, "the deleted share to leave every instance", c.converged)
+	})
+}
