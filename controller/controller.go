@@ -142,16 +142,24 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
-	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: cfg.Ziti.ManagementURL, Username: cfg.Ziti.Username, Password: cfg.Ziti.Password, CAFile: cfg.Ziti.CAFile})
-	if err != nil {
-		return nil, fmt.Errorf("configuring ziti: %w", err)
-	}
-	if err := zc.EnsureBaseline(ctx); err != nil {
-		return nil, fmt.Errorf("preparing the ziti network: %w", err)
-	}
 	st, err := store.Open(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
+	}
+	deployment, err := st.DeploymentID(ctx, token.New(12))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: cfg.Ziti.ManagementURL, Username: cfg.Ziti.Username, Password: cfg.Ziti.Password,
+		CAFile: cfg.Ziti.CAFile, Deployment: deployment})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("configuring ziti: %w", err)
+	}
+	if err := zc.EnsureBaseline(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("preparing the ziti network: %w", err)
 	}
 	c := &Controller{cfg: cfg, logger: logger.With(zap.String("controller", cfg.ID)), store: st, hub: syncapi.NewHub(), stopped: make(chan struct{})}
 	logger = c.logger
@@ -175,7 +183,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	if cfg.AdvertiseGRPC == "" {
 		cfg.AdvertiseGRPC = c.grpcLn.Addr().String()
 	}
-	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, pub: c.pub, logger: logger.Named("workers"), orphans: map[string]time.Time{}}
+	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, pub: c.pub, logger: logger.Named("workers"), orphans: map[string]time.Time{}, unhosted: map[string]time.Time{}}
 	now := time.Now().UTC()
 	c.node = cluster.New(cluster.Config{Self: store.Controller{
 		ID: cfg.ID, APIAddress: cfg.AdvertiseAPI, GRPCAddress: cfg.AdvertiseGRPC, Version: Version, StartedAt: now, HeartbeatAt: now,

@@ -59,6 +59,12 @@ type workers struct {
 	// removed only on a later round, so a share being created right now (its
 	// overlay objects come before its row) is never taken for an orphan.
 	orphans map[string]time.Time
+	// unhosted are the shares this reaper found without an agent, with when
+	// it first did. A share is reaped only after the reaper itself has seen it
+	// unserved for ReapAfter, so a controller that has just taken the lease
+	// (or just come back) never reaps on stale records alone.
+	unhosted map[string]time.Time
+	lastReap time.Time
 }
 
 func (w *workers) list() []cluster.Worker {
@@ -81,23 +87,41 @@ func (w *workers) reap(ctx context.Context) error {
 		return err
 	}
 	now := time.Now().UTC()
+	if now.Sub(w.lastReap) > 3*w.cfg.ReapEvery { // the lease was elsewhere meanwhile
+		clear(w.unhosted)
+	}
+	w.lastReap = now
 	var seen []string
+	present := make(map[string]bool, len(shares))
 	for _, sh := range shares {
+		present[sh.Token] = true
 		if hosted[sh.ZitiServiceID] {
 			seen = append(seen, sh.Token)
+			delete(w.unhosted, sh.Token)
+			continue
+		}
+		first, known := w.unhosted[sh.Token]
+		if !known {
+			w.unhosted[sh.Token] = now
 			continue
 		}
 		last := sh.CreatedAt
 		if sh.LastSeenAt.Valid {
 			last = sh.LastSeenAt.Time
 		}
-		if now.Sub(last) < w.cfg.ReapAfter {
+		if now.Sub(last) < w.cfg.ReapAfter || now.Sub(first) < w.cfg.ReapAfter {
 			continue
 		}
 		if err := w.removeShare(ctx, sh.Token); err != nil {
 			return err
 		}
+		delete(w.unhosted, sh.Token)
 		w.logger.Info("reaped a share whose agent is gone", zap.String("share", sh.Token), zap.Time("last_seen", last))
+	}
+	for tok := range w.unhosted {
+		if !present[tok] {
+			delete(w.unhosted, tok)
+		}
 	}
 	return w.store.MarkSharesSeen(ctx, seen, now)
 }
@@ -134,6 +158,10 @@ func (w *workers) reconcile(ctx context.Context) error {
 			return fmt.Errorf("recreating share %s on the overlay: %w", sh.Token, err)
 		}
 		if err := w.store.SetShareService(ctx, sh.Token, svc); err != nil {
+			return err
+		}
+		// Give the agent the reaper's grace to bind the new service.
+		if err := w.store.MarkSharesSeen(ctx, []string{sh.Token}, time.Now().UTC()); err != nil {
 			return err
 		}
 		w.logger.Info("recreated a share's missing overlay objects", zap.String("share", sh.Token))

@@ -102,11 +102,13 @@ func startController(ctx context.Context) error {
 		Store:      "sqlite:" + filepath.Join(stack.dir, "portico.db"),
 		AdminToken: stack.adminToken,
 		Ziti:       controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password},
+		// Short rounds, so the workers' tests see them act within seconds.
+		Workers: controller.WorkersConfig{ReapAfter: 8 * time.Second, ReapEvery: time.Second, ReconcileEvery: 2 * time.Second},
 	}
 	if stack.ctrlAddrs[0] != "" { // a restart keeps its addresses
 		cfg.API, cfg.GRPC = stack.ctrlAddrs[0], stack.ctrlAddrs[1]
 	}
-	c, err := controller.New(ctx, cfg, zap.NewNop())
+	c, err := controller.New(ctx, cfg, zap.NewExample(zap.IncreaseLevel(zap.InfoLevel)))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -65,25 +66,34 @@ func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.UR
 		return fmt.Errorf("creating share: %w", err)
 	}
 	// Whatever happens from here on, the share is deleted on the way out.
-	defer deleteShare(ctx, cmd, cl, sh.Token)
+	var once sync.Once
+	remove := func() { once.Do(func() { deleteShare(ctx, cmd, cl, sh.Token) }) }
+	defer remove()
 
-	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ln, err := zitiident.Listen(lctx, zc, sh.Token)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("binding share %s on the overlay: %w", sh.Token, err)
-	}
-	defer ln.Close()
-
-	fmt.Fprintf(out, "Sharing %s as %s\n", target, sh.Token)
-	for _, u := range sh.FrontendEndpoints {
-		fmt.Fprintf(out, "Public URL: %s\n", u)
-	}
-	if len(sh.FrontendEndpoints) == 0 {
-		fmt.Fprintf(out, "warning: no frontend serves namespace %s yet, so the share has no public URL\n", sh.Namespace)
-	}
-	fmt.Fprintln(out, "Press Ctrl-C to stop sharing.")
-	return agent.Serve(ctx, ln, target, insecure, logger.Named("agent"))
+	// On Ctrl-C the share is deleted first and the agent stops serving after,
+	// so frontends stop routing to it before it is gone: they answer 404,
+	// never 502.
+	serving, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	go func() {
+		select {
+		case <-ctx.Done():
+			remove()
+			stopServing()
+		case <-serving.Done():
+		}
+	}()
+	agentShare := &agent.Share{Ziti: zc, Service: sh.Token, Target: target, Insecure: insecure, Logger: logger.Named("agent")}
+	return agentShare.Run(serving, func() {
+		fmt.Fprintf(out, "Sharing %s as %s\n", target, sh.Token)
+		for _, u := range sh.FrontendEndpoints {
+			fmt.Fprintf(out, "Public URL: %s\n", u)
+		}
+		if len(sh.FrontendEndpoints) == 0 {
+			fmt.Fprintf(out, "warning: no frontend serves namespace %s yet, so the share has no public URL\n", sh.Namespace)
+		}
+		fmt.Fprintln(out, "Press Ctrl-C to stop sharing.")
+	})
 }
 
 // deleteShare deletes the share, retrying for a while when no controller
@@ -98,6 +108,9 @@ func deleteShare(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, 
 		switch {
 		case err == nil:
 			fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted.\n", token)
+			return
+		case apiclient.IsStatus(err, 404):
+			fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted (the controller had already removed it).\n", token)
 			return
 		case errors.As(err, &apiErr) || dctx.Err() != nil:
 			fmt.Fprintf(cmd.ErrOrStderr(), "portico: deleting share %s: %v (the controller removes it once it sees the agent gone)\n", token, err)

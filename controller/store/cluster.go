@@ -165,3 +165,16 @@ func (s *Store) CompactJournal(ctx context.Context, before time.Time, keep int64
 	n, _ := res.RowsAffected()
 	return n, nil
 }
+
+// DeploymentID returns the id of this deployment (every controller on this
+// database), making it on first use.
+func (s *Store) DeploymentID(ctx context.Context, fresh string) (string, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings (name, value) VALUES ('deployment', ?) ON CONFLICT (name) DO NOTHING`), fresh); err != nil {
+		return "", fmt.Errorf("recording deployment id: %w", err)
+	}
+	var id string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'deployment'`).Scan(&id); err != nil {
+		return "", fmt.Errorf("reading deployment id: %w", err)
+	}
+	return id, nil
+}

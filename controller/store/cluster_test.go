@@ -136,3 +136,14 @@ func testWorkersSeeEveryShare(t *testing.T, s *Store) {
 		t.Errorf("RemoveShare unmapped %d hosts, want 2", len(changes))
 	}
 }
+
+func testDeploymentID(t *testing.T, s *Store) {
+	ctx := context.Background()
+	first, err := s.DeploymentID(ctx, "one")
+	must(t, err)
+	second, err := s.DeploymentID(ctx, "two")
+	must(t, err)
+	if first != "one" || second != "one" {
+		t.Fatalf("deployment ids %q, %q; want the first one kept", first, second)
+	}
+}

@@ -37,6 +37,7 @@ func TestStore(t *testing.T) {
 		{"InstancesAndControllers", testInstancesAndControllers},
 		{"CompactJournal", testCompactJournal},
 		{"WorkersSeeEveryShare", testWorkersSeeEveryShare},
+		{"DeploymentID", testDeploymentID},
 	}
 	for _, kind := range kinds {
 		t.Run(kind.name, func(t *testing.T) {

@@ -42,6 +42,9 @@ type Config struct {
 	// CAFile is a PEM bundle to verify the controller with. If empty, the controller's
 	// well-known CAs are fetched, unverified, on first use, as the ziti CLI does at login.
 	CAFile string
+	// Deployment tags every object this client makes, so that deployments sharing one
+	// OpenZiti network tell their objects apart; ShareTokens lists only its own.
+	Deployment string
 }
 
 // Client calls the Edge Management API. It authenticates lazily and is safe for concurrent use.
@@ -49,6 +52,7 @@ type Client struct {
 	base               string // management API root, without a trailing slash
 	ctrl               string // scheme://host, where the well-known CAs are served
 	username, password string
+	deployment         string
 	roots              *x509.CertPool // from CAFile; nil until the well-known CAs are fetched
 
 	initMu sync.Mutex
@@ -70,15 +74,19 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Username == "" {
 		return nil, errors.New("ziti management: username is required")
 	}
+	if cfg.Deployment != "" && !safeToken.MatchString(cfg.Deployment) {
+		return nil, fmt.Errorf("invalid deployment id %q", cfg.Deployment)
+	}
 	u.Path = strings.TrimSuffix(u.Path, managementPath)
 	if u.Path != "" {
 		return nil, fmt.Errorf("management url %q: unexpected path %q", cfg.ManagementURL, u.Path)
 	}
 	c := &Client{
-		base:     u.String() + managementPath,
-		ctrl:     u.String(),
-		username: cfg.Username,
-		password: cfg.Password,
+		base:       u.String() + managementPath,
+		ctrl:       u.String(),
+		username:   cfg.Username,
+		deployment: cfg.Deployment,
+		password:   cfg.Password,
 	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)

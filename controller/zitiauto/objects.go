@@ -28,6 +28,8 @@ const baselinePolicy = "portico-edge-routers"
 const (
 	tagPortico = "portico"
 	tagShare   = "porticoShare"
+	// tagDeployment names the deployment that made an object.
+	tagDeployment = "porticoDeployment"
 )
 
 // cleanupTimeout bounds the removal of a half-created share, which runs even when the
@@ -83,7 +85,7 @@ func (c *Client) CreateIdentity(ctx context.Context, name string, roleAttributes
 		"type":           "Default",
 		"isAdmin":        false,
 		"roleAttributes": roleAttributes,
-		"tags":           tags,
+		"tags":           c.tagged(tags),
 		"enrollment":     map[string]any{"ott": true},
 	})
 	if err != nil {
@@ -131,7 +133,7 @@ func (c *Client) CreateShareService(ctx context.Context, shareToken, bindIdentit
 	if dialIdentityRoles == nil {
 		dialIdentityRoles = []string{}
 	}
-	tags := map[string]string{tagPortico: "share", tagShare: shareToken}
+	tags := c.tagged(map[string]string{tagPortico: "share", tagShare: shareToken})
 
 	type made struct{ collection, id string }
 	var done []made
@@ -250,12 +252,17 @@ func (c *Client) HostedServices(ctx context.Context) (map[string]bool, error) {
 	return hosted, nil
 }
 
-// ShareTokens returns the tokens of every share that has objects on the
-// overlay (a service or any of its policies), for reconciliation.
+// ShareTokens returns the tokens of every share of this deployment that has
+// objects on the overlay (a service or any of its policies), for
+// reconciliation.
 func (c *Client) ShareTokens(ctx context.Context) (map[string]bool, error) {
 	tokens := map[string]bool{}
 	for _, coll := range shareCollections {
-		objs, err := c.list(ctx, coll, fmt.Sprintf(`tags.%s = "share"`, tagPortico))
+		filter := fmt.Sprintf(`tags.%s = "share"`, tagPortico)
+		if c.deployment != "" {
+			filter += fmt.Sprintf(` and tags.%s = "%s"`, tagDeployment, c.deployment)
+		}
+		objs, err := c.list(ctx, coll, filter)
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", coll, err)
 		}
@@ -266,6 +273,18 @@ func (c *Client) ShareTokens(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return tokens, nil
+}
+
+// tagged adds the deployment's tag to tags.
+func (c *Client) tagged(tags map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range tags {
+		out[k] = v
+	}
+	if c.deployment != "" {
+		out[tagDeployment] = c.deployment
+	}
+	return out
 }
 
 // cleanup removes an object made by a call that then failed, even if ctx has ended.

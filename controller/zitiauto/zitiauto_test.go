@@ -353,3 +353,39 @@ func TestNewManagementURL(t *testing.T) {
 		}
 	}
 }
+
+// TestDeploymentsKeepToTheirOwn: two deployments on one network each list
+// only the shares they made, so neither takes the other's for orphans.
+func TestDeploymentsKeepToTheirOwn(t *testing.T) {
+	ctx := testContext(t)
+	var clients [2]*Client
+	var shares [2]string
+	envID, _, err := newClient(t).CreateIdentity(ctx, unique("env-"), []string{RoleEnvironment}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newClient(t).DeleteIdentity(context.Background(), envID)
+	for i := range clients {
+		c, err := New(Config{ManagementURL: network.CtrlAddress, Username: network.Username, Password: network.Password, Deployment: unique("dep")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i], shares[i] = c, unique("sh")
+		if _, err := c.CreateShareService(ctx, shares[i], envID, []string{"#" + RoleFrontend}); err != nil {
+			t.Fatal(err)
+		}
+		defer c.DeleteShareService(context.Background(), shares[i])
+	}
+	for i, c := range clients {
+		tokens, err := c.ShareTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tokens[shares[i]] || tokens[shares[1-i]] {
+			t.Errorf("deployment %d lists %v; want its own %s and not %s", i, tokens, shares[i], shares[1-i])
+		}
+	}
+	if _, err := New(Config{ManagementURL: network.CtrlAddress, Username: "admin", Deployment: `x" or true`}); err == nil {
+		t.Error("a deployment id that would break out of a filter was accepted")
+	}
+}

@@ -160,14 +160,8 @@ func Listen(ctx context.Context, zc ziti.Context, service string) (edge.Listener
 
 // refresh asks the controller for service, which updates zc's cache.
 func refresh(zc ziti.Context, service string) error {
-	detail, err := zc.RefreshService(service)
-	if err != nil {
-		return fmt.Errorf("refreshing service: %w", err)
-	}
-	if detail == nil {
-		return ErrServiceNotFound
-	}
-	return nil
+	_, err := ServiceID(zc, service)
+	return err
 }
 
 // isMiss reports whether a dial error says that the service or its session is unknown. The SDK
@@ -175,4 +169,17 @@ func refresh(zc ziti.Context, service string) error {
 func isMiss(err error) bool {
 	s := strings.ToLower(err.Error())
 	return strings.Contains(s, "not found") || strings.Contains(s, "notfound")
+}
+
+// ServiceID asks the controller for service and returns its id, or
+// ErrServiceNotFound when the identity can no longer see it.
+func ServiceID(zc ziti.Context, service string) (string, error) {
+	detail, err := zc.RefreshService(service)
+	if err != nil {
+		return "", fmt.Errorf("refreshing service: %w", err)
+	}
+	if detail == nil || detail.ID == nil {
+		return "", ErrServiceNotFound
+	}
+	return *detail.ID, nil
 }
