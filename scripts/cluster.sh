@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Brings up a Portico cluster on one machine and shares a demo service
+# through it: a local OpenZiti network, 2 controllers on one PostgreSQL
+# database publishing through RabbitMQ, 3 Caddy frontend instances (two that
+# share a frontend token, one with its own) and a Caddy load balancer in
+# front of them.
+#
+#   scripts/cluster.sh        start (stops a previous run first)
+#   scripts/cluster.sh stop   stop everything
+#
+# State and logs live in .cluster/ (PORTICO_CLUSTER_DIR). It uses the local
+# PostgreSQL and RabbitMQ (scripts/services.sh starts or installs them) with
+# the database CLUSTER_DB and the RabbitMQ vhost CLUSTER_VHOST. Ports: Ziti
+# 1380 and 3122, controllers 18180-18183, frontends 8181-8183 (admin
+# 2181-2183), load balancer 8180, demo service 3100.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+state=${PORTICO_CLUSTER_DIR:-$root/.cluster}
+db=${CLUSTER_DB:-portico_cluster}
+vhost=${CLUSTER_VHOST:-portico-cluster}
+namespace=cluster.localhost
+lb_port=8180
+
+prog=cluster
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+
+stop() { stop_procs agent demo lb frontend-1a frontend-1b frontend-2 controller-a controller-b ziti; }
+
+case "${1:-up}" in
+  stop | down)
+    stop
+    echo "Portico cluster stopped."
+    exit 0
+    ;;
+  up) ;;
+  *) die "usage: $0 [up|stop]" ;;
+esac
+
+stop # leftovers of an earlier run
+rm -rf "$state"
+mkdir -p "$state"
+require_free_ports 1380 3122 18180 18181 18182 18183 8180 8181 8182 8183 2181 2182 2183 3100
+
+scripts/services.sh
+build_all
+start_ziti 1380 3122
+
+say "preparing database $db and RabbitMQ vhost $vhost"
+psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+rabbitmqctl -q add_vhost "$vhost" >/dev/null
+rabbitmqctl -q set_permissions -p "$vhost" guest ".*" ".*" ".*" >/dev/null
+amqp_url="amqp://guest:guest@127.0.0.1:5672/$vhost"
+
+say "starting 2 controllers"
+export PORTICO_ADMIN_TOKEN=$(random_token)
+for c in a:18180:18181 b:18182:18183; do
+  IFS=: read -r id api grpc <<<"$c"
+  cat >"$state/controller-$id.yaml" <<YAML
+id: controller-$id
+api: 127.0.0.1:$api
+grpc: 127.0.0.1:$grpc
+store: postgres://postgres@127.0.0.1:5432/$db?sslmode=disable
+admin_token: \${PORTICO_ADMIN_TOKEN}
+amqp:
+  url: $amqp_url
+ziti:
+  management_url: https://127.0.0.1:1380
+  username: admin
+  password: admin
+YAML
+  start "controller-$id" bin/portico-controller --config "$state/controller-$id.yaml"
+done
+export PORTICO_API=http://127.0.0.1:18180,http://127.0.0.1:18182
+for api in 18180 18182; do wait_for "controller on $api" 30 curl -sf "http://127.0.0.1:$api/api/v1/version"; done
+
+say "creating namespace $namespace, 2 frontends and an account"
+bin/portico admin create namespace "$namespace" >/dev/null
+# Both frontends answer at the load balancer's address.
+create_frontend one "http://{host}:$lb_port" "$namespace"
+frontend_one=$frontend secret_one=$secret
+create_frontend two "http://{host}:$lb_port" "$namespace"
+frontend_two=$frontend secret_two=$secret
+account_token=$(bin/portico admin create account demo@cluster.localhost | sed -n 's/^token: //p')
+
+say "starting 3 frontend instances and the load balancer on :$lb_port"
+for f in 1a:one:8181:2181 1b:one:8182:2182 2:two:8183:2183; do
+  IFS=: read -r name which port admin <<<"$f"
+  token_var=frontend_$which secret_var=secret_$which
+  cat >"$state/frontend-$name.caddyfile" <<CADDY
+{
+	admin 127.0.0.1:$admin
+	storage file_system $state/frontend-$name/data
+	portico {
+		controllers 127.0.0.1:18181 127.0.0.1:18183
+		frontend ${!token_var}
+		secret {env.PORTICO_FRONTEND_SECRET}
+		identity $state/frontend-$which.json
+		cache_dir $state/frontend-$name/cache
+		amqp {env.PORTICO_AMQP}
+	}
+}
+
+http://:$port {
+	bind 127.0.0.1
+	portico
+	handle_errors {
+		respond "{err.status_code} {err.status_text}: {err.message}"
+	}
+}
+CADDY
+  PORTICO_FRONTEND_SECRET=${!secret_var} PORTICO_AMQP=$amqp_url \
+    start "frontend-$name" bin/caddy run --config "$state/frontend-$name.caddyfile" --adapter caddyfile
+done
+cat >"$state/lb.caddyfile" <<CADDY
+{
+	admin off
+}
+
+# Any L4/L7 balancer works in front of the frontends if it keeps Host and
+# allows WebSocket upgrades; Caddy's reverse_proxy does both.
+http://:$lb_port {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:8181 127.0.0.1:8182 127.0.0.1:8183 {
+		lb_policy round_robin
+		lb_try_duration 2s
+		fail_duration 10s
+	}
+}
+CADDY
+start lb bin/caddy run --config "$state/lb.caddyfile" --adapter caddyfile
+for admin in 2181 2182 2183; do wait_for "frontend on admin $admin" 30 curl -sf "http://127.0.0.1:$admin/portico/status"; done
+
+share_demo 3100 "$account_token"
+wait_for "the route to reach every frontend" 15 bash -c \
+  "for p in 8181 8182 8183; do curl -sf -H 'Host: ${url#http://}' http://127.0.0.1:\$p/ >/dev/null || exit 1; done"
+
+cat <<DONE
+
+The Portico cluster is up. The demo service answers through the load balancer:
+
+  curl $url
+
+  $(curl -s "$url")
+
+Look around:
+  export PORTICO_API=$PORTICO_API PORTICO_ADMIN_TOKEN=$PORTICO_ADMIN_TOKEN
+  bin/portico admin controllers   # the live controllers and who runs each worker
+  bin/portico admin frontends     # the 3 frontend instances and their lag
+  kill \$(cat $state/controller-b.pid)   # the other controller takes over its workers within 10 s
+  logs: $state/*.log
+
+Stop everything with:
+
+  scripts/cluster.sh stop
+DONE

@@ -1,0 +1,100 @@
+# Shell functions shared by scripts/demo.sh and scripts/cluster.sh. Source it
+# after setting $state (the run's directory) and $prog (the script's name).
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
+
+wait_gone() { # pid seconds
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  return 1
+}
+
+# stop_procs NAME... stops the processes started as NAME, in that order; each
+# agent is waited for, so it can delete its share while the controllers are up.
+stop_procs() {
+  [ -d "$state" ] || return 0
+  local pids=() name f pid
+  for name in "$@"; do
+    f="$state/$name.pid"
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+      case $name in agent*) wait_gone "$pid" 25 || true ;; esac
+    fi
+    rm -f "$f"
+  done
+  for pid in "${pids[@]}"; do wait_gone "$pid" 10 || kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
+
+# start NAME CMD... runs CMD in its own session, logging to $state/NAME.log.
+start() {
+  local name=$1; shift
+  setsid "$@" >"$state/$name.log" 2>&1 < /dev/null &
+  echo $! >"$state/$name.pid"
+}
+
+# wait_for WHAT SECONDS CMD... retries CMD until it succeeds.
+wait_for() {
+  local what=$1 secs=$2 i; shift 2
+  for ((i = 0; i < secs * 4; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  die "timed out after ${secs}s waiting for $what (logs in $state)"
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+require_free_ports() {
+  local p
+  for p in "$@"; do
+    port_free "$p" || die "port $p is in use; stop what holds it or set the port variables (see the top of $0)"
+  done
+}
+
+# build_all builds the ziti binary (cached) and Portico's three binaries.
+build_all() {
+  command -v go >/dev/null || die "Go 1.26 or newer is required"
+  command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+  ziti=$("$root/scripts/ziti-build.sh")
+  say "building portico, portico-controller and caddy"
+  export GONOSUMDB=${GONOSUMDB:-github.com/openziti}
+  go build -o bin/ ./cmd/portico ./cmd/portico-controller ./cmd/caddy
+}
+
+# start_ziti CTRL_PORT ROUTER_PORT starts a local OpenZiti network (admin/admin).
+start_ziti() {
+  say "starting a local OpenZiti network (about 15 s)"
+  start ziti env ZITI_CTRL_BIND_ADDRESS=127.0.0.1 ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1 ZITI_CONFIG_DIR="$state/ziti-cli" \
+    "$ziti" edge quickstart --home "$state/ziti" --ctrl-address 127.0.0.1 --router-address 127.0.0.1 \
+    --ctrl-port "$1" --router-port "$2"
+  wait_for "the OpenZiti network" 120 grep -q "controller and router started." "$state/ziti.log"
+}
+
+random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# create_frontend DESCRIPTION URL_TEMPLATE NAMESPACE sets $frontend and
+# $secret and writes the frontend's identity to $state/frontend-$frontend.json.
+create_frontend() {
+  local out="$state/frontend-$1.txt"
+  bin/portico admin create frontend --description "$1" --url-template "$2" --identity-out "$state/frontend-$1.json" >"$out"
+  frontend=$(sed -n 's/^frontend: //p' "$out")
+  secret=$(sed -n 's/^secret: //p' "$out")
+  bin/portico admin map "$frontend" "$3" >/dev/null
+}
+
+# share_demo DEMO_PORT ACCOUNT_TOKEN starts a demo service and shares it; sets $url.
+share_demo() {
+  say "starting the demo service on 127.0.0.1:$1"
+  start demo bin/caddy respond --listen "127.0.0.1:$1" --body "Hello from a service shared through Portico!"
+  wait_for "the demo service" 10 curl -sf "http://127.0.0.1:$1/"
+  say "enabling an environment and sharing the demo service"
+  export PORTICO_HOME=$state/agent
+  bin/portico enable "$2" --description demo >/dev/null
+  start agent bin/portico share public "http://127.0.0.1:$1"
+  wait_for "the share" 60 grep -q "^Public URL: " "$state/agent.log"
+  url=$(sed -n 's/^Public URL: //p' "$state/agent.log" | head -1)
+}
