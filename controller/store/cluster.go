@@ -5,17 +5,16 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/porticoproxy/portico/internal/status"
 )
 
-// Controller is a live controller process.
-type Controller struct {
-	ID          string    `json:"id"`
-	APIAddress  string    `json:"api_address"`
-	GRPCAddress string    `json:"grpc_address"`
-	Version     string    `json:"version"`
-	StartedAt   time.Time `json:"started_at"`
-	HeartbeatAt time.Time `json:"heartbeat_at"`
-}
+// The status records the store keeps for the cluster.
+type (
+	Controller = status.Controller
+	Instance   = status.Instance
+	Lease      = status.Lease
+)
 
 // HeartbeatController records that a controller is alive.
 func (s *Store) HeartbeatController(ctx context.Context, c Controller) error {
@@ -46,19 +45,6 @@ func (s *Store) Controllers(ctx context.Context, since time.Time) ([]Controller,
 		var c Controller
 		return c, r.Scan(&c.ID, &c.APIAddress, &c.GRPCAddress, &c.Version, &c.StartedAt, &c.HeartbeatAt)
 	})
-}
-
-// Instance is a live frontend instance.
-type Instance struct {
-	ID              string    `json:"instance"`
-	Frontend        string    `json:"frontend"`
-	AppliedRevision int64     `json:"applied_revision"`
-	Revision        int64     `json:"revision"` // the frontend's revision in the store
-	Lag             int64     `json:"lag"`      // how many changes the instance is behind
-	Mappings        int64     `json:"mappings"`
-	Version         string    `json:"version"`
-	Controller      string    `json:"controller"`
-	HeartbeatAt     time.Time `json:"heartbeat_at"`
 }
 
 // HeartbeatInstance records a frontend instance's state.
@@ -98,13 +84,6 @@ func (s *Store) ForgetStale(ctx context.Context, before time.Time) error {
 		}
 	}
 	return nil
-}
-
-// Lease is who runs a singleton worker until when.
-type Lease struct {
-	Name      string    `json:"name"`
-	Holder    string    `json:"holder"`
-	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // AcquireLease takes or renews the named lease for holder until expires. It

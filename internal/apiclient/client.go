@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/porticoproxy/portico/internal/status"
 )
 
 // Error is an error answer of the API.
@@ -261,50 +263,20 @@ func (c *Client) DeleteShare(ctx context.Context, token string) error {
 	return c.do(ctx, http.MethodDelete, "/shares/"+token, nil, nil)
 }
 
-// Controller is a live controller.
-type Controller struct {
-	ID          string    `json:"id"`
-	APIAddress  string    `json:"api_address"`
-	GRPCAddress string    `json:"grpc_address"`
-	Version     string    `json:"version"`
-	StartedAt   time.Time `json:"started_at"`
-	HeartbeatAt time.Time `json:"heartbeat_at"`
-}
-
 // Controllers lists the live controllers.
-func (c *Client) Controllers(ctx context.Context) ([]Controller, error) {
-	var cs []Controller
+func (c *Client) Controllers(ctx context.Context) ([]status.Controller, error) {
+	var cs []status.Controller
 	return cs, c.do(ctx, http.MethodGet, "/controllers", nil, &cs)
 }
 
-// Instance is a live frontend instance.
-type Instance struct {
-	ID              string    `json:"instance"`
-	Frontend        string    `json:"frontend"`
-	AppliedRevision int64     `json:"applied_revision"`
-	Revision        int64     `json:"revision"`
-	Lag             int64     `json:"lag"`
-	Mappings        int64     `json:"mappings"`
-	Version         string    `json:"version"`
-	Controller      string    `json:"controller"`
-	HeartbeatAt     time.Time `json:"heartbeat_at"`
-}
-
 // Instances lists the live frontend instances (admin).
-func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
-	var ins []Instance
+func (c *Client) Instances(ctx context.Context) ([]status.Instance, error) {
+	var ins []status.Instance
 	return ins, c.do(ctx, http.MethodGet, "/frontends/instances", nil, &ins)
 }
 
-// Lease says which controller runs a singleton worker.
-type Lease struct {
-	Name      string    `json:"name"`
-	Holder    string    `json:"holder"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // Leases lists the singleton workers' leases (admin).
-func (c *Client) Leases(ctx context.Context) ([]Lease, error) {
-	var ls []Lease
+func (c *Client) Leases(ctx context.Context) ([]status.Lease, error) {
+	var ls []status.Lease
 	return ls, c.do(ctx, http.MethodGet, "/leases", nil, &ls)
 }
