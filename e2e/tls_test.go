@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/porticoproxy/portico/internal/testenv"
+	"github.com/porticoproxy/portico/internal/zitiident"
+)
+
+// tlsFrontend is a Caddy process that serves the e2e namespace over HTTPS
+// with on-demand certificates from Pebble, allowed by tls.permission.portico.
+type tlsFrontend struct {
+	proc
+	httpsAddr string
+	pebble    *testenv.Pebble
+}
+
+func startTLSFrontend(t *testing.T) *tlsFrontend {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	fe, err := stack.admin.CreateFrontend(ctx, "tls", "https://{host}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
+		t.Fatal(err)
+	}
+	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, "frontend.json")
+	os.WriteFile(idFile, identity, 0o600)
+
+	f := &tlsFrontend{httpsAddr: freeAddr(), pebble: testenv.StartPebble(t)}
+	_, httpsPort, _ := net.SplitHostPort(f.httpsAddr)
+	_, httpPort, _ := net.SplitHostPort(freeAddr())
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
+	admin off
+	storage file_system %[1]s/data
+	http_port %[2]s
+	https_port %[3]s
+	acme_ca %[4]s
+	acme_ca_root %[5]s
+	email tls-test@example.com
+	portico {
+		controllers %[6]s
+		frontend %[7]s
+		secret {env.PORTICO_FRONTEND_SECRET}
+		identity %[8]s
+		cache_dir %[1]s/cache
+		resync_interval 2s
+	}
+	on_demand_tls {
+		permission portico
+	}
+}
+
+https:// {
+	bind 127.0.0.1
+	tls {
+		on_demand
+	}
+	portico
+}
+`, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile)), 0o600)
+	f.proc = proc{name: "tls-frontend", log: filepath.Join(dir, "caddy.log"),
+		args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
+		env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}}
+	f.start(t)
+	t.Cleanup(f.kill)
+	wantWithin(t, 20*time.Second, "the TLS frontend to listen", func() error {
+		if !f.alive() {
+			t.Fatalf("the TLS frontend exited:\n%s", f.logTail())
+		}
+		c, err := net.Dial("tcp", f.httpsAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	return f
+}
+
+// get fetches https://host/ through the frontend, trusting only Pebble's root.
+func (f *tlsFrontend) get(host string) (*http.Response, error) {
+	cl := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: f.pebble.Roots, ServerName: host},
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, f.httpsAddr)
+		},
+	}}
+	resp, err := cl.Get("https://" + host + "/")
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
+}
+
+func TestOnDemandTLSForLiveSharesOnly(t *testing.T) {
+	f := startTLSFrontend(t)
+	_, home := account(t, "tls")
+	ag := startAgent(t, home, newBackend(t).URL)
+	wantWithin(t, 5*time.Second, "the share over plain HTTP", wantStatus(ag.host, http.StatusOK))
+
+	t.Run("a live share gets a certificate", func(t *testing.T) {
+		var resp *http.Response
+		wantWithin(t, 30*time.Second, "an HTTPS answer through the share", func() error {
+			var err error
+			resp, err = f.get(ag.host)
+			return err
+		})
+		if resp.StatusCode != 200 || resp.TLS == nil || resp.TLS.PeerCertificates[0].VerifyHostname(ag.host) != nil {
+			t.Fatalf("HTTPS answer %d with certificate for %v", resp.StatusCode, resp.TLS.PeerCertificates[0].DNSNames)
+		}
+		if n := f.pebble.Orders(); n != 1 {
+			t.Errorf("Pebble got %d orders, want 1", n)
+		}
+	})
+
+	t.Run("an unmapped host gets no certificate and no order", func(t *testing.T) {
+		before := f.pebble.Orders()
+		if _, err := f.get("nobody." + namespace); err == nil {
+			t.Fatal("a TLS handshake for an unmapped host succeeded")
+		}
+		if n := f.pebble.Orders(); n != before {
+			t.Errorf("Pebble got %d new orders for an unmapped host", n-before)
+		}
+	})
+
+	t.Run("a deleted share gets no new certificate", func(t *testing.T) {
+		_, home := account(t, "tls-gone")
+		gone := startAgent(t, home, newBackend(t).URL)
+		wantWithin(t, 5*time.Second, "the second share", wantStatus(gone.host, http.StatusOK))
+		gone.stop(t)
+		wantWithin(t, 5*time.Second, "the deleted share to leave the TLS frontend", func() error {
+			// Plain HTTP on the main frontend shows the mapping is gone everywhere.
+			return wantStatus(gone.host, http.StatusNotFound)()
+		})
+		time.Sleep(2 * time.Second) // the TLS frontend's resync interval
+		before := f.pebble.Orders()
+		if _, err := f.get(gone.host); err == nil {
+			t.Fatal("a TLS handshake for a deleted share succeeded")
+		}
+		if n := f.pebble.Orders(); n != before {
+			t.Errorf("Pebble got %d new orders for a deleted share", n-before)
+		}
+	})
+	ag.stop(t)
+}
