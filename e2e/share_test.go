@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -185,7 +186,10 @@ func startAgent(t *testing.T, home, target string) *agent {
 		for sc.Scan() {
 			fmt.Fprintln(a.out, sc.Text())
 			if u, ok := strings.CutPrefix(sc.Text(), "Public URL: "); ok {
-				urls <- u
+				select { // the first one is enough; there is one per frontend
+				case urls <- u:
+				default:
+				}
 			}
 		}
 		a.done <- a.cmd.Wait()
@@ -197,8 +201,11 @@ func startAgent(t *testing.T, home, target string) *agent {
 	})
 	select {
 	case u := <-urls:
-		a.host = strings.TrimPrefix(u, "http://")
-		a.host, _, _ = net.SplitHostPort(a.host)
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatalf("agent printed a bad public URL %q: %v", u, err)
+		}
+		a.host = pu.Hostname()
 		a.token, _, _ = strings.Cut(a.host, ".")
 	case err := <-a.done:
 		t.Fatalf("agent exited early: %v\n%s", err, a.out)

@@ -23,7 +23,10 @@ type tlsFrontend struct {
 	pebble    *testenv.Pebble
 }
 
-func startTLSFrontend(t *testing.T) *tlsFrontend {
+// startTLSFrontend starts a TLS frontend that gets certificates from pebble
+// and keeps them in storage (a Caddyfile storage option; "" for the default
+// file system storage).
+func startTLSFrontend(t *testing.T, pebble *testenv.Pebble, storage string) *tlsFrontend {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -41,13 +44,16 @@ func startTLSFrontend(t *testing.T) *tlsFrontend {
 	idFile := filepath.Join(dir, "frontend.json")
 	os.WriteFile(idFile, identity, 0o600)
 
-	f := &tlsFrontend{httpsAddr: freeAddr(), pebble: testenv.StartPebble(t)}
+	f := &tlsFrontend{httpsAddr: freeAddr(), pebble: pebble}
+	if storage == "" {
+		storage = "storage file_system " + dir + "/data"
+	}
 	_, httpsPort, _ := net.SplitHostPort(f.httpsAddr)
 	_, httpPort, _ := net.SplitHostPort(freeAddr())
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
 	admin off
-	storage file_system %[1]s/data
+	%[9]s
 	http_port %[2]s
 	https_port %[3]s
 	acme_ca %[4]s
@@ -73,7 +79,7 @@ https:// {
 	}
 	portico
 }
-`, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile)), 0o600)
+`, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile, storage)), 0o600)
 	f.proc = proc{name: "tls-frontend", log: filepath.Join(dir, "caddy.log"),
 		args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
 		env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}}
@@ -110,7 +116,7 @@ func (f *tlsFrontend) get(host string) (*http.Response, error) {
 }
 
 func TestOnDemandTLSForLiveSharesOnly(t *testing.T) {
-	f := startTLSFrontend(t)
+	f := startTLSFrontend(t, testenv.StartPebble(t), "")
 	_, home := account(t, "tls")
 	ag := startAgent(t, home, newBackend(t).URL)
 	wantWithin(t, 5*time.Second, "the share over plain HTTP", wantStatus(ag.host, http.StatusOK))
@@ -159,4 +165,46 @@ func TestOnDemandTLSForLiveSharesOnly(t *testing.T) {
 		}
 	})
 	ag.stop(t)
+}
+
+// TestClusterObtainsOneCertificate: two frontend instances on one
+// PostgreSQL certificate storage obtain one certificate between them.
+func TestClusterObtainsOneCertificate(t *testing.T) {
+	pebble := testenv.StartPebble(t)
+	storage := "storage portico_postgres " + testenv.Postgres(t)
+	a := startTLSFrontend(t, pebble, storage)
+	b := startTLSFrontend(t, pebble, storage)
+	_, home := account(t, "tls-shared")
+	ag := startAgent(t, home, newBackend(t).URL)
+	defer ag.stop(t)
+	wantWithin(t, 5*time.Second, "the share over plain HTTP", wantStatus(ag.host, http.StatusOK))
+
+	// Both at once: one obtains the certificate under the shared lock, the
+	// other waits for it and loads it from the database.
+	errs := make(chan error, 2)
+	for _, f := range []*tlsFrontend{a, b} {
+		go func() {
+			var err error
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				var resp *http.Response
+				if resp, err = f.get(ag.host); err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				if err == nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("HTTPS through a frontend: %v", err)
+		}
+	}
+	if n := pebble.Orders(); n != 1 {
+		t.Fatalf("the two frontends placed %d orders, want 1", n)
+	}
 }

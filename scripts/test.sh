@@ -15,7 +15,7 @@ scripts/services.sh
 echo "==> go vet"
 go vet ./...
 
-race=(./internal/mapping/ ./internal/syncclient/ ./controller/syncapi/ ./controller/store/)
+race=(./internal/mapping/ ./internal/syncclient/ ./internal/broker/ ./internal/certstore/ ./controller/syncapi/ ./controller/store/ ./controller/cluster/)
 echo "==> go test -race ${race[*]}"
 go test -race -count=1 "${race[@]}"
 

@@ -25,6 +25,7 @@ func TestListModules(t *testing.T) {
 		"http.reverse_proxy.transport.portico",
 		"tls.permission.portico",
 		"admin.api.portico",
+		"caddy.storage.portico_postgres",
 	} {
 		if !strings.Contains("\n"+string(out), "\n"+id+"\n") {
 			t.Errorf("list-modules lacks %s", id)
