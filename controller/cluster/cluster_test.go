@@ -35,17 +35,6 @@ func node(t *testing.T, st *store.Store, id string, runs *atomic.Int64) (*Node, 
 	return n, stop
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestOneHolderAndFailover(t *testing.T) {
 	for _, kind := range []struct{ name, dsn string }{
 		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "c.db")},
@@ -59,7 +48,7 @@ func TestOneHolderAndFailover(t *testing.T) {
 			defer st.Close()
 			var runs1, runs2 atomic.Int64
 			n1, stop1 := node(t, st, "c1", &runs1)
-			waitFor(t, "c1 taking the lease", 3*time.Second, func() bool { return n1.Holds("count") })
+			testenv.Eventually(t, "c1 taking the lease", 3*time.Second, func() bool { return n1.Holds("count") })
 			n2, _ := node(t, st, "c2", &runs2)
 			time.Sleep(1500 * time.Millisecond) // longer than a lease: c2 must not have taken it
 			if n2.Holds("count") || runs2.Load() != 0 {
@@ -70,7 +59,7 @@ func TestOneHolderAndFailover(t *testing.T) {
 			}
 			stop1()
 			ran := runs1.Load()
-			waitFor(t, "c2 taking over", 2*time.Second, func() bool { return n2.Holds("count") && runs2.Load() > 0 })
+			testenv.Eventually(t, "c2 taking over", 2*time.Second, func() bool { return n2.Holds("count") && runs2.Load() > 0 })
 			if runs1.Load() != ran {
 				t.Error("c1's worker ran after it stopped")
 			}

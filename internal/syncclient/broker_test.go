@@ -62,15 +62,15 @@ func TestBrokerDeliversChanges(t *testing.T) {
 	b := newBrokered(t)
 	b.controller.share(t, "before", false)
 	table, cl := b.follow(t)
-	eventually(t, "the first pull", 5*time.Second, func() bool { return has(table, "before") })
-	eventually(t, "the consumer to connect", 5*time.Second, func() bool {
+	testenv.Eventually(t, "the first pull", 5*time.Second, func() bool { return has(table, "before") })
+	testenv.Eventually(t, "the consumer to connect", 5*time.Second, func() bool {
 		st := cl.Status()
 		return st.Broker != nil && st.Broker.Connected
 	})
 	b.share(t, "after")
-	eventually(t, "a change through the broker", 3*time.Second, func() bool { return has(table, "after") })
+	testenv.Eventually(t, "a change through the broker", 3*time.Second, func() bool { return has(table, "after") })
 	b.unshare(t, "before")
-	eventually(t, "a delete through the broker", 3*time.Second, func() bool { return !has(table, "before") })
+	testenv.Eventually(t, "a delete through the broker", 3*time.Second, func() bool { return !has(table, "before") })
 }
 
 // TestMalformedBrokerMessageResyncs: garbage on the exchange is dropped
@@ -79,7 +79,7 @@ func TestBrokerDeliversChanges(t *testing.T) {
 func TestMalformedBrokerMessageResyncs(t *testing.T) {
 	b := newBrokered(t)
 	table, cl := b.follow(t)
-	eventually(t, "the consumer to connect", 5*time.Second, func() bool {
+	testenv.Eventually(t, "the consumer to connect", 5*time.Second, func() bool {
 		st := cl.Status()
 		return table.Loaded() && st.Broker != nil && st.Broker.Connected
 	})
@@ -99,8 +99,8 @@ func TestMalformedBrokerMessageResyncs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the resync after a malformed message", 5*time.Second, func() bool { return has(table, "lost") })
-	eventually(t, "the consumer to count the malformed messages", 5*time.Second, func() bool { return cl.Status().Broker.Malformed == 4 })
+	testenv.Eventually(t, "the resync after a malformed message", 5*time.Second, func() bool { return has(table, "lost") })
+	testenv.Eventually(t, "the consumer to count the malformed messages", 5*time.Second, func() bool { return cl.Status().Broker.Malformed == 4 })
 	if has(table, "x") {
 		t.Error("a malformed message was applied")
 	}
@@ -113,14 +113,14 @@ func TestBrokerOutageConverges(t *testing.T) {
 	b.share(t, "a")
 	b.share(t, "b")
 	table, _ := follow(t, Config{Controllers: []string{b.addr}, ResyncInterval: time.Second, Broker: broker.ConsumerConfig{URL: b.url}})
-	eventually(t, "the first pull", 5*time.Second, func() bool { return has(table, "a") && has(table, "b") })
+	testenv.Eventually(t, "the first pull", 5*time.Second, func() bool { return has(table, "a") && has(table, "b") })
 
 	restore := testenv.RabbitMQOutage(t, b.url)
 	b.share(t, "during")
 	b.unshare(t, "a")
 	time.Sleep(500 * time.Millisecond)
 	restore()
-	eventually(t, "convergence after the outage", 5*time.Second, func() bool {
+	testenv.Eventually(t, "convergence after the outage", 5*time.Second, func() bool {
 		return has(table, "during") && !has(table, "a") && has(table, "b") && table.Revision() == 4
 	})
 }

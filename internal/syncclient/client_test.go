@@ -16,6 +16,7 @@ import (
 	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/syncpb"
+	"github.com/porticoproxy/portico/internal/testenv"
 )
 
 const secret = "frontend-secret"
@@ -116,17 +117,6 @@ func follow(t *testing.T, cfg Config) (*mapping.Table, *Client) {
 	return table, cl
 }
 
-func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func has(table *mapping.Table, tok string) bool {
 	r, _ := table.Lookup(tok + ".share.test")
 	return r != nil && r.Share == tok
@@ -136,11 +126,11 @@ func TestSnapshotThenWatch(t *testing.T) {
 	c := newController(t, nil)
 	c.share(t, "before", true)
 	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: time.Hour})
-	eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "before") })
+	testenv.Eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "before") })
 	c.share(t, "after", true)
-	eventually(t, "watched upsert", 2*time.Second, func() bool { return has(table, "after") })
+	testenv.Eventually(t, "watched upsert", 2*time.Second, func() bool { return has(table, "after") })
 	c.unshare(t, "before", true)
-	eventually(t, "watched delete", 2*time.Second, func() bool { return !has(table, "before") })
+	testenv.Eventually(t, "watched delete", 2*time.Second, func() bool { return !has(table, "before") })
 	if table.Revision() != 3 {
 		t.Errorf("revision = %d, want 3", table.Revision())
 	}
@@ -152,10 +142,10 @@ func TestLostChangesAreRepairedByResync(t *testing.T) {
 	c := newController(t, nil)
 	c.share(t, "a", true)
 	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: 300 * time.Millisecond})
-	eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
+	testenv.Eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
 	c.share(t, "lost", false)
 	c.unshare(t, "a", false)
-	eventually(t, "repair of a lost upsert and a lost delete", 2*time.Second, func() bool { return has(table, "lost") && !has(table, "a") })
+	testenv.Eventually(t, "repair of a lost upsert and a lost delete", 2*time.Second, func() bool { return has(table, "lost") && !has(table, "a") })
 }
 
 // TestGapPullsTheJournal: a change that arrives after a lost one is not
@@ -163,10 +153,10 @@ func TestLostChangesAreRepairedByResync(t *testing.T) {
 func TestGapPullsTheJournal(t *testing.T) {
 	c := newController(t, nil)
 	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: time.Hour})
-	eventually(t, "snapshot", 5*time.Second, table.Loaded)
+	testenv.Eventually(t, "snapshot", 5*time.Second, table.Loaded)
 	c.share(t, "lost", false)
 	c.share(t, "next", true)
-	eventually(t, "gap repair", 2*time.Second, func() bool { return has(table, "lost") && has(table, "next") })
+	testenv.Eventually(t, "gap repair", 2*time.Second, func() bool { return has(table, "lost") && has(table, "next") })
 	if table.Revision() != 2 {
 		t.Errorf("revision = %d, want 2", table.Revision())
 	}
@@ -176,7 +166,7 @@ func TestWrongSecretLoadsNothing(t *testing.T) {
 	c := newController(t, nil)
 	c.share(t, "a", true)
 	table, cl := follow(t, Config{Controllers: []string{c.addr}, Frontend: "fe", Secret: "wrong"})
-	eventually(t, "an authentication error", 5*time.Second, func() bool { return cl.Status().LastError != "" })
+	testenv.Eventually(t, "an authentication error", 5*time.Second, func() bool { return cl.Status().LastError != "" })
 	if table.Loaded() {
 		t.Fatal("a wrong secret loaded the table")
 	}
@@ -192,8 +182,8 @@ func TestCacheServesWhileNoControllerAnswers(t *testing.T) {
 	c.share(t, "a", true)
 	cache := filepath.Join(t.TempDir(), "fe.json")
 	table, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
-	eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
-	eventually(t, "cache written", 3*time.Second, func() bool {
+	testenv.Eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
+	testenv.Eventually(t, "cache written", 3*time.Second, func() bool {
 		t2 := mapping.NewTable()
 		ok, _ := t2.Load(cache)
 		return ok && has(t2, "a")
@@ -201,7 +191,7 @@ func TestCacheServesWhileNoControllerAnswers(t *testing.T) {
 	c.srv.Stop()
 
 	cold, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
-	eventually(t, "cached routes", 2*time.Second, func() bool { return has(cold, "a") })
+	testenv.Eventually(t, "cached routes", 2*time.Second, func() bool { return has(cold, "a") })
 }
 
 // badServer sends a malformed change, then a good one, on Watch.
@@ -247,7 +237,7 @@ func TestMalformedChangesAreDroppedAndResync(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a malformed change did not trigger a resync")
 	}
-	eventually(t, "the good change", 2*time.Second, func() bool { return has(table, "good") })
+	testenv.Eventually(t, "the good change", 2*time.Second, func() bool { return has(table, "good") })
 	for _, tok := range []string{"x", "y", "z"} {
 		if has(table, tok) {
 			t.Errorf("malformed change for %s was applied", tok)
