@@ -4,6 +4,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +56,9 @@ type App struct {
 	// AMQPExchange is the exchange the controllers publish to. Default:
 	// portico.mappings.
 	AMQPExchange string `json:"amqp_exchange,omitempty"`
+	// TLSCA, if set, reaches the controllers over TLS, verifying them with
+	// the CA certificates in this PEM file ("system" for the system's roots).
+	TLSCA string `json:"tls_ca,omitempty"`
 
 	rt     *runtime
 	key    string
@@ -85,6 +90,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.CacheDir = repl.ReplaceAll(a.CacheDir, "")
 	a.AMQPURL = repl.ReplaceAll(a.AMQPURL, "")
 	a.AMQPExchange = repl.ReplaceAll(a.AMQPExchange, "")
+	a.TLSCA = repl.ReplaceAll(a.TLSCA, "")
 	if a.CacheDir == "" {
 		a.CacheDir = filepath.Join(caddy.AppDataDir(), "portico")
 	}
@@ -163,6 +169,10 @@ type runtime struct {
 }
 
 func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
+	tlsCfg, err := controllerTLS(a.TLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("portico app: %w", err)
+	}
 	table := mapping.NewTable()
 	client, err := syncclient.New(syncclient.Config{
 		Controllers:    a.Controllers,
@@ -172,6 +182,7 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 		CacheFile:      filepath.Join(a.CacheDir, a.Frontend+".json"),
 		Instance:       instanceID(),
 		Broker:         broker.ConsumerConfig{URL: a.AMQPURL, Exchange: a.AMQPExchange},
+		TLS:            tlsCfg,
 		Version:        "caddy " + caddyVersion(),
 	}, table, logger.Named("sync"))
 	if err != nil {
@@ -209,6 +220,27 @@ func (rt *runtime) Destruct() error {
 		rt.zctx.Close()
 	}
 	return rt.client.Close()
+}
+
+// controllerTLS is how to reach the controllers: nil for plaintext, or TLS
+// verified by the CAs in the PEM file ca ("system" for the system's roots).
+// Reading a local file keeps Provision offline.
+func controllerTLS(ca string) (*tls.Config, error) {
+	switch ca {
+	case "":
+		return nil, nil
+	case "system":
+		return &tls.Config{MinVersion: tls.VersionTLS12}, nil
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("reading tls_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls_ca %s holds no PEM certificate", ca)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 func caddyVersion() string {

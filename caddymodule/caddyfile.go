@@ -31,6 +31,7 @@ func init() {
 //	    resync_interval <duration>
 //	    cache_dir    <dir>
 //	    amqp         <url> [<exchange>]
+//	    tls_ca       <pem file>|system
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -53,7 +54,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(a.Controllers) == 0 {
 				return d.ArgErr()
 			}
-		case "frontend", "secret", "identity", "cache_dir":
+		case "frontend", "secret", "identity", "cache_dir", "tls_ca":
 			key := d.Val()
 			var val string
 			if !d.AllArgs(&val) {
@@ -68,6 +69,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.Identity = val
 			case "cache_dir":
 				a.CacheDir = val
+			case "tls_ca":
+				a.TLSCA = val
 			}
 		case "amqp":
 			args := d.RemainingArgs()

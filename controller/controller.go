@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/porticoproxy/portico/controller/api"
@@ -54,6 +56,16 @@ type Config struct {
 	// AMQP, if its URL is set, publishes every mapping change to RabbitMQ,
 	// for frontends that follow a cluster of controllers.
 	AMQP AMQPConfig `yaml:"amqp"`
+	// TLS, if set, serves the API and the sync service over TLS with this
+	// certificate, so tokens and frontend secrets never cross a network in
+	// the clear.
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig names a certificate and its key, in PEM files.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // AMQPConfig is the broker section of the configuration.
@@ -110,6 +122,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ziti.ManagementURL == "" {
 		errs = append(errs, errors.New("ziti.management_url is required"))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls needs both cert_file and key_file"))
 	}
 	if c.AMQP.URL != "" {
 		if err := (broker.PublisherConfig{URL: c.AMQP.URL, Exchange: c.AMQP.Exchange}).Validate(); err != nil {
@@ -196,10 +211,23 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	c.grpcSrv = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			c.apiLn.Close()
+			c.grpcLn.Close()
+			st.Close()
+			return nil, fmt.Errorf("loading tls certificate: %w", err)
+		}
+		tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		c.apiLn = tls.NewListener(c.apiLn, tlsCfg)
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	c.grpcSrv = grpc.NewServer(opts...)
 	syncapi.NewServer(st, c.hub, cfg.ID, logger.Named("sync")).Register(c.grpcSrv)
 	return c, nil
 }

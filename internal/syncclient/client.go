@@ -5,15 +5,18 @@ package syncclient
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -47,6 +50,9 @@ type Config struct {
 	// Broker, if its URL is set, delivers the changes through RabbitMQ (a
 	// cluster of controllers) instead of a Watch stream from one controller.
 	Broker broker.ConsumerConfig
+	// TLS, if set, verifies the controllers' certificates; nil speaks
+	// plaintext, for a controller on loopback or a private network.
+	TLS *tls.Config
 }
 
 // Client follows a frontend's mappings into a table.
@@ -95,12 +101,18 @@ func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) 
 	r := manual.NewBuilderWithScheme("portico")
 	addrs := make([]resolver.Address, len(cfg.Controllers))
 	for i, a := range cfg.Controllers {
-		addrs[i] = resolver.Address{Addr: a}
+		// Verify each controller's certificate against its own host name.
+		host, _, _ := net.SplitHostPort(a)
+		addrs[i] = resolver.Address{Addr: a, ServerName: host}
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
+	creds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		creds = credentials.NewTLS(cfg.TLS)
+	}
 	conn, err := grpc.NewClient("portico:///controllers",
 		grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	if err != nil {

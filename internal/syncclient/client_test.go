@@ -2,6 +2,7 @@ package syncclient
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/syncapi"
@@ -32,7 +34,7 @@ type controller struct {
 	ns   store.Namespace
 }
 
-func newController(t *testing.T, register func(*grpc.Server)) *controller {
+func newController(t *testing.T, register func(*grpc.Server), opts ...grpc.ServerOption) *controller {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sync.db"))
@@ -63,7 +65,7 @@ func newController(t *testing.T, register func(*grpc.Server)) *controller {
 		t.Fatal(err)
 	}
 	c.addr = ln.Addr().String()
-	c.srv = grpc.NewServer()
+	c.srv = grpc.NewServer(opts...)
 	if register != nil {
 		register(c.srv)
 	} else {
@@ -245,5 +247,25 @@ func TestMalformedChangesAreDroppedAndResync(t *testing.T) {
 	}
 	if table.Revision() != 1 {
 		t.Errorf("revision = %d, want 1", table.Revision())
+	}
+}
+
+// TestTLS: a controller serving TLS is followed by a client that verifies
+// it, and refused to one that speaks plaintext.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, roots := testenv.SelfSignedCert(t)
+	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newController(t, nil, grpc.Creds(creds))
+	c.share(t, "a", true)
+	table, _ := follow(t, Config{Controllers: []string{c.addr}, TLS: &tls.Config{RootCAs: roots}})
+	testenv.Eventually(t, "a snapshot over TLS", 5*time.Second, func() bool { return has(table, "a") })
+
+	plain, cl := follow(t, Config{Controllers: []string{c.addr}})
+	testenv.Eventually(t, "the plaintext client to fail", 5*time.Second, func() bool { return cl.Status().LastError != "" })
+	if plain.Loaded() {
+		t.Fatal("a plaintext client loaded the table from a TLS controller")
 	}
 }
