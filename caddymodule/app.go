@@ -4,9 +4,9 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
