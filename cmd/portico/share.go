@@ -13,6 +13,7 @@ import (
 
 	"github.com/porticoproxy/portico/internal/agent"
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
@@ -102,7 +103,8 @@ func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.UR
 func deleteShare(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, token string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+	var bo backoff.Backoff
+	for {
 		err := cl.DeleteShare(dctx, token)
 		var apiErr *apiclient.Error
 		switch {
@@ -116,10 +118,7 @@ func deleteShare(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, 
 			fmt.Fprintf(cmd.ErrOrStderr(), "portico: deleting share %s: %v (the controller removes it once it sees the agent gone)\n", token, err)
 			return
 		}
-		select {
-		case <-dctx.Done():
-		case <-time.After(delay):
-		}
+		backoff.Sleep(dctx, bo.Next())
 	}
 }
 

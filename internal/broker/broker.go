@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"sync"
@@ -28,37 +27,7 @@ const (
 	heartbeat = 10 * time.Second
 	// closeTimeout bounds the polite connection.close when a connection is given up.
 	closeTimeout = time.Second
-
-	minBackoff = 250 * time.Millisecond
-	maxBackoff = 10 * time.Second
 )
-
-// backoff yields jittered, exponentially growing waits between reconnect attempts.
-type backoff struct{ attempt int }
-
-func (b *backoff) next() time.Duration {
-	d := maxBackoff
-	if b.attempt < 16 {
-		d = min(minBackoff<<b.attempt, maxBackoff)
-		b.attempt++
-	}
-	// Jitter keeps a fleet of frontends from reconnecting in lockstep after a broker restart.
-	return d/2 + rand.N(d/2+1)
-}
-
-func (b *backoff) reset() { b.attempt = 0 }
-
-// sleep waits for d or until ctx ends; it reports whether the full wait elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // dial opens an AMQP connection. Until release is called, ending ctx closes the socket, which
 // unblocks the handshake and any call stuck on a broker that stopped answering; the AMQP

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/mapping"
 )
 
@@ -118,7 +119,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.handler == nil {
 		return errors.New("amqp consumer without a handler")
 	}
-	var bo backoff
+	var bo backoff.Backoff
 	for {
 		err := c.session(ctx, &bo)
 		if ctx.Err() != nil {
@@ -126,9 +127,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		}
 		c.state.down(err)
-		wait := bo.next()
+		wait := bo.Next()
 		c.logger.Warn("rabbitmq consumer disconnected; reconnecting", zap.Error(err), zap.Duration("retry_in", wait))
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -149,7 +150,7 @@ func (c *Consumer) Status() ConsumerStatus {
 
 // session connects, binds a fresh queue and handles deliveries until the connection fails
 // (returning why) or ctx ends.
-func (c *Consumer) session(ctx context.Context, bo *backoff) error {
+func (c *Consumer) session(ctx context.Context, bo *backoff.Backoff) error {
 	conn, release, err := dial(ctx, c.cfg.URL, "portico consumer "+c.cfg.Frontend)
 	if err != nil {
 		return err
@@ -165,7 +166,7 @@ func (c *Consumer) session(ctx context.Context, bo *backoff) error {
 	release()
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	c.state.up()
-	bo.reset()
+	bo.Reset()
 	c.logger.Info("rabbitmq consumer connected")
 	c.handler.Reconnected()
 

@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
 
+	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/mapping"
 )
 
@@ -216,7 +217,7 @@ func (p *Publisher) run() {
 	defer close(p.stopped)
 	var (
 		held []outgoing
-		bo   backoff
+		bo   backoff.Backoff
 	)
 	for {
 		err := p.session(&held, &bo)
@@ -225,10 +226,10 @@ func (p *Publisher) run() {
 			p.held.Store(int64(len(held)))
 			return
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		p.logger.Warn("rabbitmq publisher disconnected; reconnecting",
 			zap.Error(err), zap.Duration("retry_in", wait), zap.Int("held", len(held)))
-		if !sleep(p.ctx, wait) {
+		if !backoff.Sleep(p.ctx, wait) {
 			p.held.Store(int64(len(held)))
 			return
 		}
@@ -249,7 +250,7 @@ func (p *Publisher) drained(held []outgoing) bool {
 // session connects, then publishes until the connection fails (returning why) or until the
 // publisher is closed and has nothing left to send (returning nil). held carries the messages
 // taken from the queue but not yet confirmed from one session to the next.
-func (p *Publisher) session(held *[]outgoing, bo *backoff) error {
+func (p *Publisher) session(held *[]outgoing, bo *backoff.Backoff) error {
 	conn, release, err := dial(p.ctx, p.url, "portico publisher")
 	if err != nil {
 		return err
@@ -270,7 +271,7 @@ func (p *Publisher) session(held *[]outgoing, bo *backoff) error {
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	chanClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	p.state.up()
-	bo.reset()
+	bo.Reset()
 	p.logger.Info("rabbitmq publisher connected")
 
 	for {

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/syncpb"
@@ -192,20 +192,18 @@ func (c *Client) Run(ctx context.Context) {
 		c.bootstrap(ctx)
 		return
 	}
-	delay := 250 * time.Millisecond
+	var bo backoff.Backoff
 	for ctx.Err() == nil {
-		err := c.follow(ctx)
+		err := c.follow(ctx, &bo)
 		if ctx.Err() != nil {
 			return
 		}
 		c.setState(false, err)
-		c.logger.Warn("mapping stream interrupted; retrying", zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
+		wait := bo.Next()
+		c.logger.Warn("mapping stream interrupted; retrying", zap.Error(err), zap.Duration("in", wait))
+		if !backoff.Sleep(ctx, wait) {
 			return
-		case <-time.After(delay + rand.N(delay/2)):
 		}
-		delay = min(delay*2, 10*time.Second)
 	}
 }
 
@@ -213,7 +211,7 @@ func (c *Client) Run(ctx context.Context) {
 // answers; with a broker, that and the periodic resync are all the client
 // asks of the controllers.
 func (c *Client) bootstrap(ctx context.Context) {
-	delay := 250 * time.Millisecond
+	var bo backoff.Backoff
 	for {
 		err := c.Pull(ctx)
 		if err == nil || ctx.Err() != nil {
@@ -221,13 +219,11 @@ func (c *Client) bootstrap(ctx context.Context) {
 			return
 		}
 		c.setState(false, err)
-		c.logger.Warn("no controller answers yet; retrying", zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
+		wait := bo.Next()
+		c.logger.Warn("no controller answers yet; retrying", zap.Error(err), zap.Duration("in", wait))
+		if !backoff.Sleep(ctx, wait) {
 			return
-		case <-time.After(delay + rand.N(delay/2)):
 		}
-		delay = min(delay*2, 10*time.Second)
 	}
 }
 
@@ -261,8 +257,8 @@ func (h brokerHandler) resync() {
 }
 
 // follow takes a snapshot if the table has none, then applies the Watch
-// stream until it breaks.
-func (c *Client) follow(ctx context.Context) error {
+// stream until it breaks. A stream that opens resets the backoff.
+func (c *Client) follow(ctx context.Context, bo *backoff.Backoff) error {
 	if !c.table.Loaded() {
 		if err := c.snapshot(ctx); err != nil {
 			return err
@@ -273,6 +269,7 @@ func (c *Client) follow(ctx context.Context) error {
 		return fmt.Errorf("opening watch: %w", err)
 	}
 	c.setState(true, nil)
+	bo.Reset()
 	for {
 		pc, err := stream.Recv()
 		if status.Code(err) == codes.FailedPrecondition {
