@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/broker"
@@ -389,23 +387,11 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("bad broker messages", func(t *testing.T) {
-		conn, err := amqp.Dial(c.amqp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, f := range c.fronts[1:] {
-			for _, body := range []string{"\\x00garbage", `[]`, `{"frontend":"` + f.token + `","revision":5,"op":"rename","name":"x","share":"y"}`,
-				`{"frontend":"` + f.token + `","revision":-3,"op":"upsert","name":"x","share":"y"}`,
-				`{"frontend":"` + f.token + `","revision":9223372036854775807,"op":"upsert","name":"huge.` + clusterNamespace + `","share":"y"}`} {
-				if err := ch.PublishWithContext(ctx, broker.DefaultExchange, f.token, false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			testenv.PublishRaw(t, c.amqp, broker.DefaultExchange, f.token, "\\x00garbage", `[]`,
+				`{"frontend":"`+f.token+`","revision":5,"op":"rename","name":"x","share":"y"}`,
+				`{"frontend":"`+f.token+`","revision":-3,"op":"upsert","name":"x","share":"y"}`,
+				`{"frontend":"`+f.token+`","revision":9223372036854775807,"op":"upsert","name":"huge.`+clusterNamespace+`","share":"y"}`)
 		}
 		c.churn(t, acct.Token, env.ID, 6)
 		wantWithin(t, 5*time.Second, "every instance to stay equal to the store", c.converged)

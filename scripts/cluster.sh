@@ -28,19 +28,7 @@ prog=cluster
 
 stop() { stop_procs agent demo lb frontend-1a frontend-1b frontend-2 controller-a controller-b ziti; }
 
-case "${1:-up}" in
-  stop | down)
-    stop
-    echo "Portico cluster stopped."
-    exit 0
-    ;;
-  up) ;;
-  *) die "usage: $0 [up|stop]" ;;
-esac
-
-stop # leftovers of an earlier run
-rm -rf "$state"
-mkdir -p "$state"
+begin "${1:-up}" cluster
 require_free_ports 1380 3122 18180 18181 18182 18183 8180 8181 8182 8183 2181 2182 2183 3100
 
 scripts/services.sh

@@ -28,19 +28,7 @@ prog=demo
 
 stop() { stop_procs agent demo caddy controller ziti; }
 
-case "${1:-up}" in
-  stop | down)
-    stop
-    echo "Portico demo stopped."
-    exit 0
-    ;;
-  up) ;;
-  *) die "usage: $0 [up|stop]" ;;
-esac
-
-stop # leftovers of an earlier run
-rm -rf "$state"
-mkdir -p "$state"
+begin "${1:-up}" demo
 
 require_free_ports "$ziti_ctrl_port" "$ziti_router_port" "$api_port" "$grpc_port" "$http_port" "$admin_port" "$demo_port"
 build_all

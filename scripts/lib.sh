@@ -4,6 +4,24 @@
 say() { printf '==> %s\n' "$*"; }
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
 
+# begin ARG NAME handles a script's argument: "stop" stops the run (the
+# script's stop function) and exits; "up" (or none) stops what an earlier
+# run left and starts from a fresh $state.
+begin() {
+  case "${1:-up}" in
+    stop | down)
+      stop
+      echo "Portico $2 stopped."
+      exit 0
+      ;;
+    up) ;;
+    *) die "usage: $0 [up|stop]" ;;
+  esac
+  stop
+  rm -rf "$state"
+  mkdir -p "$state"
+}
+
 wait_gone() { # pid seconds
   local i
   for ((i = 0; i < $2 * 10; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/controller/store"
@@ -84,21 +83,9 @@ func TestMalformedBrokerMessageResyncs(t *testing.T) {
 		return table.Loaded() && st.Broker != nil && st.Broker.Connected
 	})
 	b.controller.share(t, "lost", false) // committed, never published
-	conn, err := amqp.Dial(b.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, body := range []string{"garbage", `{}`, `{"frontend":"fe","revision":-1,"op":"upsert","name":"x","share":"x"}`,
-		`{"frontend":"fe","revision":2,"op":"explode","name":"x","share":"x"}`} {
-		if err := ch.PublishWithContext(context.Background(), broker.DefaultExchange, "fe", false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.PublishRaw(t, b.url, broker.DefaultExchange, "fe", "garbage", `{}`,
+		`{"frontend":"fe","revision":-1,"op":"upsert","name":"x","share":"x"}`,
+		`{"frontend":"fe","revision":2,"op":"explode","name":"x","share":"x"}`)
 	testenv.Eventually(t, "the resync after a malformed message", 5*time.Second, func() bool { return has(table, "lost") })
 	testenv.Eventually(t, "the consumer to count the malformed messages", 5*time.Second, func() bool { return cl.Status().Broker.Malformed == 4 })
 	if has(table, "x") {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 const (
@@ -156,4 +158,28 @@ func rabbitmqctlOutput(args ...string) ([]byte, error) {
 		return nil, fmt.Errorf("rabbitmqctl %s: %w: %s", args[0], err, msg)
 	}
 	return stdout.Bytes(), nil
+}
+
+// PublishRaw publishes bodies as they are to the topic exchange at amqpURL
+// with routingKey, behind the back of Portico's publisher: for tests that
+// feed frontends malformed or hand-made messages.
+func PublishRaw(tb testing.TB, amqpURL, exchange, routingKey string, bodies ...string) {
+	tb.Helper()
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		tb.Fatalf("dialing rabbitmq: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Fatalf("opening channel: %v", err)
+	}
+	if err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		tb.Fatalf("declaring exchange %s: %v", exchange, err)
+	}
+	for _, body := range bodies {
+		if err := ch.PublishWithContext(context.Background(), exchange, routingKey, false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
+			tb.Fatalf("publishing %q: %v", body, err)
+		}
+	}
 }
