@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -123,12 +124,20 @@ func testWorkersSeeEveryShare(t *testing.T, s *Store) {
 		t.Fatalf("AllShares = %+v", all)
 	}
 	seen := now()
-	must(t, s.MarkSharesSeen(ctx, []string{"sa"}, seen))
+	// More tokens than one statement takes, with the real one last.
+	tokens := make([]string, 0, 1200)
+	for i := range 1199 {
+		tokens = append(tokens, fmt.Sprint("gone", i))
+	}
+	must(t, s.MarkSharesSeen(ctx, append(tokens, "sa"), seen))
 	must(t, s.SetShareService(ctx, "sb", "svc-new"))
 	sh, err := s.Share(ctx, a.account.ID, "sa")
 	must(t, err)
 	if !sh.LastSeenAt.Valid || !sh.LastSeenAt.Time.Equal(seen) {
 		t.Errorf("last seen = %+v, want %v", sh.LastSeenAt, seen)
+	}
+	if sh, _ := s.Share(ctx, b.account.ID, "sb"); sh.LastSeenAt.Valid || sh.ZitiServiceID != "svc-new" {
+		t.Errorf("sb = seen %+v, service %q; want unseen with svc-new", sh.LastSeenAt, sh.ZitiServiceID)
 	}
 	_, changes, err := s.RemoveShare(ctx, "sb")
 	must(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/porticoproxy/portico/internal/mapping"
@@ -158,12 +159,22 @@ func (s *Store) AllShares(ctx context.Context) ([]Share, error) {
 	return collect(rows, scanShare)
 }
 
-// MarkSharesSeen records that the agents of these shares were serving at.
+// MarkSharesSeen records that the agents of these shares were serving at,
+// in a few statements however many shares there are.
 func (s *Store) MarkSharesSeen(ctx context.Context, tokens []string, at time.Time) error {
-	for _, tok := range tokens {
-		if _, err := s.db.ExecContext(ctx, s.q(`UPDATE shares SET last_seen_at = ? WHERE token = ?`), at, tok); err != nil {
-			return fmt.Errorf("marking share %s seen: %w", tok, err)
+	const batch = 500
+	for len(tokens) > 0 {
+		n := min(len(tokens), batch)
+		args := make([]any, 0, n+1)
+		args = append(args, at)
+		for _, tok := range tokens[:n] {
+			args = append(args, tok)
 		}
+		query := `UPDATE shares SET last_seen_at = ? WHERE token IN (?` + strings.Repeat(", ?", n-1) + `)`
+		if _, err := s.db.ExecContext(ctx, s.q(query), args...); err != nil {
+			return fmt.Errorf("marking shares seen: %w", err)
+		}
+		tokens = tokens[n:]
 	}
 	return nil
 }
