@@ -59,7 +59,10 @@ type App struct {
 	// TLSCA, if set, reaches the controllers over TLS, verifying them with
 	// the CA certificates in this PEM file ("system" for the system's roots).
 	TLSCA string `json:"tls_ca,omitempty"`
+	// OAuth configures the logins that shares' policies can require.
+	OAuth *OAuthConfig `json:"oauth,omitempty"`
 
+	oauth  *oauthRuntime
 	rt     *runtime
 	key    string
 	logger *zap.Logger
@@ -97,7 +100,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	key, err := json.Marshal(a)
+	if a.OAuth != nil {
+		o, err := a.OAuth.provision()
+		if err != nil {
+			return fmt.Errorf("portico app: %w", err)
+		}
+		a.oauth = o
+	}
+	// The runtime does not depend on the logins: changing them keeps it.
+	keyed := *a
+	keyed.OAuth = nil
+	key, err := json.Marshal(&keyed)
 	if err != nil {
 		return fmt.Errorf("keying portico runtime: %w", err)
 	}
@@ -163,7 +176,7 @@ type runtime struct {
 
 	startOnce sync.Once
 	startErr  error
-	zctx      ziti.Context
+	overlay   overlay
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -193,13 +206,13 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 
 func (rt *runtime) start() error {
 	rt.startOnce.Do(func() {
-		zctx, err := zitiident.NewContext(rt.identity)
+		ov, err := connectOverlay(rt.identity)
 		if err != nil {
 			rt.startErr = fmt.Errorf("loading frontend identity: %w", err)
 			close(rt.done)
 			return
 		}
-		rt.zctx = zctx
+		rt.overlay = ov
 		ctx, cancel := context.WithCancel(context.Background())
 		rt.cancel = cancel
 		go func() {
@@ -216,8 +229,8 @@ func (rt *runtime) Destruct() error {
 		rt.cancel()
 		<-rt.done
 	}
-	if rt.zctx != nil {
-		rt.zctx.Close()
+	if rt.overlay != nil {
+		rt.overlay.Close()
 	}
 	return rt.client.Close()
 }
@@ -257,13 +270,46 @@ func instanceID() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// dial connects to a share's service over the overlay.
-func (rt *runtime) dial(ctx context.Context, service string) (net.Conn, error) {
-	if rt.zctx == nil {
+// dial connects to a share's service over the overlay: to any of its
+// terminators, or to the one an agent binds when agent is set.
+func (rt *runtime) dial(ctx context.Context, service, agent string) (net.Conn, error) {
+	if rt.overlay == nil {
 		return nil, errors.New("portico app is not started")
 	}
-	return zitiident.Dial(ctx, rt.zctx, service)
+	return rt.overlay.Dial(ctx, service, agent)
 }
+
+// overlay is how the frontend reaches shares.
+type overlay interface {
+	Dial(ctx context.Context, service, agent string) (net.Conn, error)
+	Close()
+}
+
+// connectOverlay loads the frontend's Ziti identity. A test replaces it to
+// run Caddy without an OpenZiti network.
+var connectOverlay = func(identityFile string) (overlay, error) {
+	zc, err := zitiident.NewContext(identityFile)
+	if err != nil {
+		return nil, err
+	}
+	return zitiOverlay{zc}, nil
+}
+
+type zitiOverlay struct{ zc ziti.Context }
+
+func (z zitiOverlay) Dial(ctx context.Context, service, agent string) (net.Conn, error) {
+	var opts *ziti.DialOptions
+	if agent != "" {
+		opts = &ziti.DialOptions{Identity: agent}
+	}
+	conn, err := zitiident.DialWithOptions(ctx, z.zc, service, opts)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (z zitiOverlay) Close() { z.zc.Close() }
 
 // Interface guards
 var (

@@ -3,6 +3,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -32,6 +33,22 @@ func init() {
 //	    cache_dir    <dir>
 //	    amqp         <url> [<exchange>]
 //	    tls_ca       <pem file>|system
+//	    oauth {
+//	        cookie_key       <secret of 32+ bytes>
+//	        session_lifetime <duration>
+//	        github [<client_id> <client_secret>] [{
+//	            client_id     <id>
+//	            client_secret <secret>
+//	            scopes        <scope...>
+//	        }]
+//	        google [<client_id> <client_secret>] [{ ...as github... }]
+//	        oidc <name> [{
+//	            issuer        <url>
+//	            client_id     <id>
+//	            client_secret <secret>
+//	            scopes        <scope...>
+//	        }]
+//	    }
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -81,6 +98,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 2 {
 				a.AMQPExchange = args[1]
 			}
+		case "oauth":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.OAuth = new(OAuthConfig)
+			if err := a.OAuth.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "resync_interval":
 			var val string
 			if !d.AllArgs(&val) {
@@ -96,6 +121,77 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.ResyncInterval = caddy.Duration(dur)
 		default:
 			return d.Errf("unrecognized portico option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads the block of the oauth option.
+func (c *OAuthConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch v := d.Val(); v {
+		case "cookie_key":
+			if !d.AllArgs(&c.CookieKey) {
+				return d.ArgErr()
+			}
+		case "session_lifetime":
+			var val string
+			if !d.AllArgs(&val) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("bad session_lifetime %q: want a positive duration", val)
+			}
+			c.SessionLifetime = caddy.Duration(dur)
+		case "github", "google", "oidc":
+			p := OAuthProvider{Name: v}
+			args := d.RemainingArgs()
+			if v == "oidc" {
+				if len(args) == 0 {
+					return d.Err("oidc needs a name for the provider, as policies will name it")
+				}
+				p.Name, args = args[0], args[1:]
+				if p.Name == "github" || p.Name == "google" {
+					return d.Errf("oidc %s: that name is built in; use the %s option", p.Name, p.Name)
+				}
+			}
+			switch len(args) {
+			case 0:
+			case 2:
+				p.ClientID, p.ClientSecret = args[0], args[1]
+			default:
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch d.Val() {
+				case "client_id":
+					if !d.AllArgs(&p.ClientID) {
+						return d.ArgErr()
+					}
+				case "client_secret":
+					if !d.AllArgs(&p.ClientSecret) {
+						return d.ArgErr()
+					}
+				case "issuer":
+					if v != "oidc" {
+						return d.Errf("%s has a built-in issuer", v)
+					}
+					if !d.AllArgs(&p.Issuer) {
+						return d.ArgErr()
+					}
+				case "scopes":
+					p.Scopes = d.RemainingArgs()
+					if len(p.Scopes) == 0 {
+						return d.ArgErr()
+					}
+				default:
+					return d.Errf("unrecognized oauth provider option %q", d.Val())
+				}
+			}
+			c.Providers = append(c.Providers, p)
+		default:
+			return d.Errf("unrecognized oauth option %q", v)
 		}
 	}
 	return nil
@@ -171,6 +267,7 @@ func parsePortico(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	if err := rp.FinalizeUnmarshalCaddyfile(h); err != nil {
 		return nil, err
 	}
+	setAgentDefaults(rp)
 	route := caddyhttp.Route{
 		HandlersRaw: []json.RawMessage{
 			caddyconfig.JSONModuleObject(Share{}, "handler", "portico_share", nil),
@@ -181,6 +278,24 @@ func parsePortico(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
 	}
 	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
+// setAgentDefaults lets a share served by several agents ride out one that
+// crashed and is not yet reaped: a failed dial is retried on another agent
+// and the failed one is skipped for a while. Settings in the block win.
+func setAgentDefaults(rp *reverseproxy.Handler) {
+	if rp.LoadBalancing == nil {
+		rp.LoadBalancing = &reverseproxy.LoadBalancing{}
+	}
+	if rp.LoadBalancing.Retries == 0 && rp.LoadBalancing.TryDuration == 0 {
+		rp.LoadBalancing.Retries = 2
+	}
+	if rp.HealthChecks == nil {
+		rp.HealthChecks = &reverseproxy.HealthChecks{}
+	}
+	if rp.HealthChecks.Passive == nil {
+		rp.HealthChecks.Passive = &reverseproxy.PassiveHealthChecks{FailDuration: caddy.Duration(5 * time.Second)}
+	}
 }
 
 // Interface guards

@@ -61,6 +61,18 @@ func TestCaddyfileErrors(t *testing.T) {
 			":80 {\n\tportico_share foo\n}\n",
 			"portico_share takes no arguments",
 		},
+		"oauth unknown option": {
+			"{\n\tportico {\n\t\toauth {\n\t\t\tcookie x\n\t\t}\n\t}\n}\n:80 {\n\tportico\n}\n",
+			`unrecognized oauth option "cookie"`,
+		},
+		"oidc without a name": {
+			"{\n\tportico {\n\t\toauth {\n\t\t\toidc {\n\t\t\t\tissuer https://x\n\t\t\t}\n\t\t}\n\t}\n}\n:80 {\n\tportico\n}\n",
+			"oidc needs a name",
+		},
+		"github with an issuer": {
+			"{\n\tportico {\n\t\toauth {\n\t\t\tgithub {\n\t\t\t\tissuer https://x\n\t\t\t}\n\t\t}\n\t}\n}\n:80 {\n\tportico\n}\n",
+			"github has a built-in issuer",
+		},
 		"dynamic portico with argument": {
 			":80 {\n\treverse_proxy {\n\t\tdynamic portico foo\n\t}\n}\n",
 			"dynamic portico takes no arguments",

@@ -4,12 +4,19 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 func init() {
@@ -22,12 +29,32 @@ const routeVar = "portico.route"
 
 var errNotLoaded = errors.New("the frontend has not loaded its mappings yet")
 
-// Share resolves the request's Host to a live share. An unknown host is a
-// 404 and a frontend that has not loaded its table yet answers 503 with
-// Retry-After, both through Caddy's error handling so that handle_errors can
-// style them. It sets the {portico.share} and {portico.name} placeholders.
+// The headers a request reaches a share with once a visitor has logged in.
+const (
+	// HeaderUser is the basic-auth user name or the OAuth email.
+	HeaderUser = "X-Portico-User"
+	// HeaderAuth is how the visitor logged in: "basic" or "oauth".
+	HeaderAuth = "X-Portico-Auth"
+)
+
+// Share resolves the request's Host to a live share and applies the share's
+// access policy. An unknown host is a 404 and a frontend that has not loaded
+// its table yet answers 503 with Retry-After, both through Caddy's error
+// handling so that handle_errors can style them. It sets the {portico.share},
+// {portico.name} and, after a login, {portico.user} placeholders.
+//
+// Whatever the policy, every X-Portico-* header a client sends is removed.
+// Then: a client address outside the policy's ranges gets 403; basic auth
+// without valid credentials gets 401 with a challenge for the share's host;
+// an OAuth login without a session is sent to the provider (see oauth.go);
+// a visitor who logs in reaches the share with X-Portico-User and
+// X-Portico-Auth; last, the policy's header rules apply. A share whose policy
+// does not compile refuses every request with 503.
 type Share struct {
 	table *mapping.Table
+	oauth *oauthRuntime
+	// refusals logs shares refused for a broken policy, once a minute each.
+	refusals *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -45,6 +72,10 @@ func (s *Share) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.table = app.rt.table
+	s.oauth = app.oauth
+	s.refusals = ctx.Logger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Minute, 1, 0)
+	}))
 	return nil
 }
 
@@ -58,17 +89,159 @@ func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 		return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("no share is served at %s", host))
 	}
+	stripIdentity(r.Header)
 	caddyhttp.SetVar(r.Context(), routeVar, route)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("portico.share", route.Share)
 	repl.Set("portico.name", route.Name)
 
+	if route.Access != nil || route.AccessErr != nil {
+		var done bool
+		var err error
+		if w, done, err = s.enforce(w, r, route, repl); done || err != nil {
+			return err
+		}
+	}
 	err := next.ServeHTTP(w, r)
 	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode == http.StatusBadGateway {
+	if errors.As(err, &he) && (he.StatusCode == http.StatusBadGateway || he.StatusCode == http.StatusServiceUnavailable && noneAvailable(route)) {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("share %s is offline: its agent is not connected (%w)", route.Name, he.Err))
 	}
 	return err
+}
+
+// noneAvailable reports whether the proxy has marked every agent of the
+// share down after failed dials, which it answers with 503.
+func noneAvailable(route *mapping.Route) bool {
+	for _, u := range route.Upstreams {
+		if u.Host == nil || u.Available() {
+			return false
+		}
+	}
+	return true
+}
+
+// enforce applies route's access policy to r. It returns the writer to go on
+// with, or done when it has answered the request itself.
+func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *mapping.Route, repl *caddy.Replacer) (http.ResponseWriter, bool, error) {
+	if route.AccessErr != nil {
+		s.refusals.Error("refusing every request to share "+route.Name+": its access policy does not compile",
+			zap.String("share", route.Share), zap.Error(route.AccessErr))
+		return w, true, caddyhttp.Error(http.StatusServiceUnavailable,
+			fmt.Errorf("share %s refuses requests: its access policy is invalid", route.Name))
+	}
+	p := route.Access
+	if p.FiltersAddresses() {
+		// As Caddy's client_ip matcher: in TLS early data the address may be spoofed.
+		if r.TLS != nil && !r.TLS.HandshakeComplete {
+			return w, true, caddyhttp.Error(http.StatusTooEarly, errors.New("TLS handshake not complete, client address cannot be verified"))
+		}
+		addr, err := clientAddr(r)
+		if err != nil {
+			return w, true, caddyhttp.Error(http.StatusForbidden, fmt.Errorf("client address of a request to share %s: %w", route.Name, err))
+		}
+		if !p.AllowsAddress(addr) {
+			return w, true, caddyhttp.Error(http.StatusForbidden, fmt.Errorf("client %s may not reach share %s", addr, route.Name))
+		}
+	}
+	var user, method string
+	switch {
+	case p.RequiresBasicAuth():
+		name, password, ok := r.BasicAuth()
+		if !ok || !p.CheckBasicAuth(name, password) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))
+			if !ok {
+				return w, true, caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s requires basic auth", route.Name))
+			}
+			return w, true, caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s: wrong user name or password", route.Name))
+		}
+		// The password has no business reaching the share.
+		r.Header.Del("Authorization")
+		user, method = name, "basic"
+	case p.OAuth() != nil:
+		email, done, err := s.oauthLogin(w, r, route, p.OAuth())
+		if done || err != nil {
+			return w, true, err
+		}
+		user, method = email, "oauth"
+	}
+	if user != "" {
+		r.Header.Set(HeaderUser, user)
+		r.Header.Set(HeaderAuth, method)
+		repl.Set("portico.user", user)
+	}
+	p.RewriteRequest(r.Header)
+	if p.RewritesResponse() {
+		w = &rewriteResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, policy: p}
+	}
+	return w, false, nil
+}
+
+// stripIdentity removes every X-Portico-* header, so that a client can never
+// pass for a logged-in visitor. It does not allocate.
+func stripIdentity(h http.Header) {
+	for name := range h {
+		if policy.IsIdentityHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// clientAddr is the client's address as Caddy determined it, honouring the
+// server's trusted_proxies; never a forwarding header on its own word.
+func clientAddr(r *http.Request) (netip.Addr, error) {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if ip == "" { // outside a Caddy server: the peer itself
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		ip = host
+	}
+	return netip.ParseAddr(ip)
+}
+
+// rewriteResponse applies a policy's response header rules when the share's
+// answer is written, once its own headers are in place.
+type rewriteResponse struct {
+	*caddyhttp.ResponseWriterWrapper
+	policy      *policy.Compiled
+	wroteHeader bool
+}
+
+func (w *rewriteResponse) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	// Rules apply to informational answers too; the final one ends them.
+	w.policy.RewriteResponse(w.Header())
+	if status < 100 || status > 199 || status == http.StatusSwitchingProtocols {
+		w.wroteHeader = true
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (w *rewriteResponse) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(b)
+}
+
+func (w *rewriteResponse) ReadFrom(r io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError lets http.ResponseController flush through the wrapper without
+// skipping the rules.
+func (w *rewriteResponse) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriterWrapper.ResponseWriter).Flush()
 }
 
 // portico returns the provisioned portico app.
@@ -84,4 +257,6 @@ func portico(ctx caddy.Context) (*App, error) {
 var (
 	_ caddy.Provisioner           = (*Share)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Share)(nil)
+	_ http.ResponseWriter         = (*rewriteResponse)(nil)
+	_ io.ReaderFrom               = (*rewriteResponse)(nil)
 )

@@ -34,7 +34,7 @@ func statusOf(err error) int {
 
 func TestShareHandler(t *testing.T) {
 	table := mapping.NewTable()
-	h := &Share{table: table}
+	h := newShare(table)
 	var sawUpstreams []*reverseproxy.Upstream
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		var err error
@@ -100,8 +100,14 @@ func TestLookupHotPathDoesNotAllocate(t *testing.T) {
 	table := mapping.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "abc.share.test", Share: "abc"}})
 	r, _ := request("abc.share.test")
+	r.Header.Set("Accept", "*/*")
+	r.Header.Set("User-Agent", "test")
 	allocs := testing.AllocsPerRun(100, func() {
 		route, _ := table.Lookup(mapping.NormalizeHost(r.Host))
+		stripIdentity(r.Header)
+		if route.Access != nil || route.AccessErr != nil {
+			panic("a share without a policy has one")
+		}
 		caddyhttp.SetVar(r.Context(), routeVar, route)
 		if ups, _ := (Upstreams{}).GetUpstreams(r); len(ups) != 1 {
 			panic("no upstream")

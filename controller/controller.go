@@ -60,6 +60,9 @@ type Config struct {
 	// certificate, so tokens and frontend secrets never cross a network in
 	// the clear.
 	TLS TLSConfig `yaml:"tls"`
+	// DNSResolver, if set (host:port), is the DNS server asked for custom
+	// domains' verification records instead of the system's resolver.
+	DNSResolver string `yaml:"dns_resolver"`
 }
 
 // TLSConfig names a certificate and its key, in PEM files.
@@ -129,6 +132,11 @@ func (c *Config) Validate() error {
 	if c.AMQP.URL != "" {
 		if err := (broker.PublisherConfig{URL: c.AMQP.URL, Exchange: c.AMQP.Exchange}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("amqp: %w", err))
+		}
+	}
+	if c.DNSResolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
+			errs = append(errs, fmt.Errorf("dns_resolver %q must be host:port: %w", c.DNSResolver, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -204,7 +212,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		ID: cfg.ID, APIAddress: cfg.AdvertiseAPI, GRPCAddress: cfg.AdvertiseGRPC, Version: Version, StartedAt: now, HeartbeatAt: now,
 	}}, st, w.list(), logger.Named("cluster"))
 	c.httpSrv = &http.Server{
-		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version}, st, zc, c.pub, logger.Named("api")),
+		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version, Resolver: resolver(cfg.DNSResolver)}, st, zc, c.pub, logger.Named("api")),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -295,4 +303,15 @@ func (a amqpPublisher) Publish(changes []store.FrontendChange) {
 		}
 		a.p.Publish(fe, batch)
 	}
+}
+
+// resolver asks the DNS server at addr, or the system's resolver if addr is empty.
+func resolver(addr string) *net.Resolver {
+	if addr == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
 }

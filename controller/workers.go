@@ -2,11 +2,14 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/porticoproxy/portico/controller/api"
 	"github.com/porticoproxy/portico/controller/cluster"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/zitiauto"
@@ -95,7 +98,13 @@ func (w *workers) reap(ctx context.Context) error {
 	present := make(map[string]bool, len(shares))
 	for _, sh := range shares {
 		present[sh.Token] = true
-		if hosted[sh.ZitiServiceID] {
+		if sh.Reserved { // a reserved name waits for its agents however long they are gone
+			if err := w.reapAgents(ctx, sh, hosted[sh.ZitiServiceID], now, present); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(hosted[sh.ZitiServiceID]) > 0 {
 			seen = append(seen, sh.Token)
 			delete(w.unhosted, sh.Token)
 			continue
@@ -126,6 +135,39 @@ func (w *workers) reap(ctx context.Context) error {
 	return w.store.MarkSharesSeen(ctx, seen, now)
 }
 
+// reapAgents takes out of a reserved share's rotation the agents that have
+// been gone for ReapAfter: an agent that crashed never left it.
+func (w *workers) reapAgents(ctx context.Context, sh store.Share, bound map[string]bool, now time.Time, present map[string]bool) error {
+	agents, err := w.store.Agents(ctx, sh.Token)
+	if err != nil {
+		return err
+	}
+	for _, id := range agents {
+		key := sh.Token + "/" + id
+		present[key] = true
+		if bound[id] {
+			delete(w.unhosted, key)
+			continue
+		}
+		first, known := w.unhosted[key]
+		if !known {
+			w.unhosted[key] = now
+			continue
+		}
+		if now.Sub(first) < w.cfg.ReapAfter {
+			continue
+		}
+		changes, err := w.store.RemoveAgent(ctx, "", sh.Token, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("removing agent %s of share %s: %w", id, sh.Token, err)
+		}
+		w.pub.Publish(changes)
+		delete(w.unhosted, key)
+		w.logger.Info("took a gone agent out of its share's rotation", zap.String("share", sh.Token), zap.String("agent", id))
+	}
+	return nil
+}
+
 func (w *workers) removeShare(ctx context.Context, token string) error {
 	_, changes, err := w.store.RemoveShare(ctx, token)
 	if err != nil {
@@ -143,6 +185,12 @@ func (w *workers) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dialRoles, err := w.ziti.DialRolesByShare(ctx)
+	if err != nil {
+		return err
+	}
+	// The store is read after the overlay, so what differs is drift, not
+	// a change the overlay has yet to see.
 	shares, err := w.store.AllShares(ctx)
 	if err != nil {
 		return err
@@ -151,9 +199,16 @@ func (w *workers) reconcile(ctx context.Context) error {
 	for _, sh := range shares {
 		inStore[sh.Token] = true
 		if onOverlay[sh.Token] {
+			if err := w.repairDialRoles(ctx, sh, dialRoles[sh.Token]); err != nil {
+				return err
+			}
 			continue
 		}
-		svc, err := w.ziti.CreateShareService(ctx, sh.Token, sh.BindIdentityID, []string{"#" + zitiauto.RoleFrontend})
+		roles, err := api.DialRoles(ctx, w.store, sh)
+		if err != nil {
+			return err
+		}
+		svc, err := w.ziti.CreateShareService(ctx, sh.Token, zitiauto.BindRoles(sh.Reserved, sh.AccountID, sh.BindIdentityID), roles)
 		if err != nil {
 			return fmt.Errorf("recreating share %s on the overlay: %w", sh.Token, err)
 		}
@@ -186,6 +241,25 @@ func (w *workers) reconcile(ctx context.Context) error {
 			w.orphans[tok] = now
 		}
 	}
+	return nil
+}
+
+// repairDialRoles makes a private share's Dial policy name its accessors
+// again, if an accessor's change failed to reach the overlay.
+func (w *workers) repairDialRoles(ctx context.Context, sh store.Share, onOverlay []string) error {
+	if sh.ShareMode != "private" {
+		return nil
+	}
+	want, err := api.DialRoles(ctx, w.store, sh)
+	if err != nil || slices.Equal(slices.Sorted(slices.Values(onOverlay)), want) {
+		return err
+	}
+	if err := api.SyncDialRoles(ctx, w.store, w.ziti, sh.Token); err != nil {
+		// One share whose policy is gone must not hold up the others.
+		w.logger.Warn("could not repair a private share's dial roles", zap.String("share", sh.Token), zap.Error(err))
+		return nil
+	}
+	w.logger.Info("repaired a private share's dial roles", zap.String("share", sh.Token), zap.Strings("was", onOverlay), zap.Strings("now", want))
 	return nil
 }
 

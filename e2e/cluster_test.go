@@ -24,55 +24,14 @@ import (
 
 const clusterNamespace = "cluster.localhost"
 
-// proc is a process the cluster test runs: a controller or a frontend.
-type proc struct {
-	name string
-	args []string
-	env  []string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
+// proc is a child process of a test; start fails the test if it cannot run.
+type proc struct{ testenv.Proc }
 
 func (p *proc) start(t *testing.T) {
 	t.Helper()
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
+	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(p.args[0], p.args[1:]...)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.done = make(chan struct{})
-	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
-}
-
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill ends the process at once, as a crash would.
-func (p *proc) kill() {
-	if p.cmd != nil && p.alive() {
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) logTail() string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
 }
 
 type clusterController struct {
@@ -106,7 +65,7 @@ func startCluster(t *testing.T) *cluster {
 	bin := filepath.Dir(stack.portico)
 	var apis, grpcs []string
 	for _, id := range []string{"ctrl-a", "ctrl-b"} {
-		cc := &clusterController{api: freeAddr(), grpc: freeAddr()}
+		cc := &clusterController{api: testenv.FreeAddr(), grpc: testenv.FreeAddr()}
 		cfg := filepath.Join(c.dir, id+".yaml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`id: %s
 api: %s
@@ -120,19 +79,19 @@ ziti:
   username: %s
   password: %s
 `, id, cc.api, cc.grpc, c.dsn, c.adminToken, c.amqp, stack.ziti.CtrlAddress, stack.ziti.Username, stack.ziti.Password)), 0o600)
-		cc.proc = proc{name: id, args: []string{filepath.Join(bin, "portico-controller"), "--config", cfg}, log: filepath.Join(c.dir, id+".log")}
+		cc.proc = proc{testenv.Proc{Name: id, Args: []string{filepath.Join(bin, "portico-controller"), "--config", cfg}, Log: filepath.Join(c.dir, id+".log")}}
 		cc.start(t)
-		t.Cleanup(cc.kill)
+		t.Cleanup(cc.Kill)
 		c.ctrls = append(c.ctrls, cc)
 		apis, grpcs = append(apis, "http://"+cc.api), append(grpcs, cc.grpc)
 	}
 	c.controllers = strings.Join(apis, ",")
 	c.admin = apiclient.New(c.controllers, c.adminToken)
 	for _, cc := range c.ctrls {
-		wantWithin(t, 60*time.Second, cc.name+" to answer", func() error {
+		wantWithin(t, 60*time.Second, cc.Name+" to answer", func() error {
 			_, err := apiclient.New("http://"+cc.api, c.adminToken).Namespaces(context.Background())
-			if err != nil && !cc.alive() {
-				t.Fatalf("%s exited:\n%s", cc.name, cc.logTail())
+			if err != nil && !cc.Alive() {
+				t.Fatalf("%s exited:\n%s", cc.Name, cc.LogTail())
 			}
 			return err
 		})
@@ -145,14 +104,14 @@ ziti:
 	c.st = st
 
 	ctx := context.Background()
-	if _, err := c.admin.CreateNamespace(ctx, clusterNamespace); err != nil {
+	if _, err := c.admin.CreateNamespace(ctx, clusterNamespace, true); err != nil {
 		t.Fatal(err)
 	}
 	// Two frontend records: the first runs as two instances sharing its token and identity.
 	for i, instances := range []int{2, 1} {
 		httpAddrs := make([]string, instances)
 		for j := range httpAddrs {
-			httpAddrs[j] = freeAddr()
+			httpAddrs[j] = testenv.FreeAddr()
 		}
 		_, port, _ := net.SplitHostPort(httpAddrs[0])
 		fe, err := c.admin.CreateFrontend(ctx, fmt.Sprintf("cluster-%d", i), "http://{host}:"+port)
@@ -169,7 +128,7 @@ ziti:
 		idFile := filepath.Join(c.dir, fe.Token+".json")
 		os.WriteFile(idFile, identity, 0o600)
 		for j, httpAddr := range httpAddrs {
-			f := &clusterFrontend{token: fe.Token, adminAddr: freeAddr(), httpAddr: httpAddr}
+			f := &clusterFrontend{token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
 			name := fmt.Sprintf("frontend-%d%c", i+1, 'a'+j)
 			fdir := filepath.Join(c.dir, name)
 			_, httpPort, _ := net.SplitHostPort(httpAddr)
@@ -193,18 +152,18 @@ http://:%s {
 	portico
 }
 `, f.adminAddr, fdir, strings.Join(grpcs, " "), fe.Token, idFile, fdir, httpPort)), 0o600)
-			f.proc = proc{name: name, log: filepath.Join(c.dir, name+".log"),
-				args: []string{filepath.Join(bin, "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
-				env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + c.amqp, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}
+			f.proc = proc{testenv.Proc{Name: name, Log: filepath.Join(c.dir, name+".log"),
+				Args: []string{filepath.Join(bin, "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
+				Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + c.amqp, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}}
 			f.start(t)
-			t.Cleanup(f.kill)
+			t.Cleanup(f.Kill)
 			c.fronts = append(c.fronts, f)
 		}
 	}
 	for _, f := range c.fronts {
-		wantWithin(t, 30*time.Second, f.name+" to load its table", func() error {
-			if !f.alive() {
-				t.Fatalf("%s exited:\n%s", f.name, f.logTail())
+		wantWithin(t, 30*time.Second, f.Name+" to load its table", func() error {
+			if !f.Alive() {
+				t.Fatalf("%s exited:\n%s", f.Name, f.LogTail())
 			}
 			st, err := f.status()
 			if err != nil {
@@ -288,19 +247,19 @@ func (c *cluster) converged() error {
 		}
 		rev, got, err := f.table()
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
+			return fmt.Errorf("%s: %w", f.Name, err)
 		}
 		if rev != storeRev {
-			return fmt.Errorf("%s at revision %d, store at %d", f.name, rev, storeRev)
+			return fmt.Errorf("%s at revision %d, store at %d", f.Name, rev, storeRev)
 		}
 		for name, share := range want {
 			if got[name] != share {
-				return fmt.Errorf("%s maps %s to %q, store to %q", f.name, name, got[name], share)
+				return fmt.Errorf("%s maps %s to %q, store to %q", f.Name, name, got[name], share)
 			}
 		}
 		for name := range got {
 			if _, ok := want[name]; !ok {
-				return fmt.Errorf("%s still maps %s, which the store deleted", f.name, name)
+				return fmt.Errorf("%s still maps %s, which the store deleted", f.Name, name)
 			}
 		}
 	}
@@ -313,7 +272,7 @@ func (c *cluster) churn(t *testing.T, accountToken, envID string, n int) []strin
 	t.Helper()
 	clients := []*apiclient.Client{}
 	for _, cc := range c.ctrls {
-		if cc.alive() {
+		if cc.Alive() {
 			clients = append(clients, apiclient.New("http://"+cc.api, accountToken))
 		}
 	}
@@ -373,7 +332,7 @@ func TestCluster(t *testing.T) {
 		for _, f := range c.fronts {
 			changes, cur, tooOld, err := c.st.Changes(ctx, f.token, 0, 100000)
 			if err != nil || tooOld {
-				t.Fatalf("%s journal: %v, tooOld %v", f.name, err, tooOld)
+				t.Fatalf("%s journal: %v, tooOld %v", f.Name, err, tooOld)
 			}
 			for i, ch := range changes {
 				if ch.Revision != int64(i+1) {
@@ -396,8 +355,8 @@ func TestCluster(t *testing.T) {
 		c.churn(t, acct.Token, env.ID, 6)
 		wantWithin(t, 5*time.Second, "every instance to stay equal to the store", c.converged)
 		for _, f := range c.fronts {
-			if !f.alive() {
-				t.Fatalf("%s died on bad messages:\n%s", f.name, f.logTail())
+			if !f.Alive() {
+				t.Fatalf("%s died on bad messages:\n%s", f.Name, f.LogTail())
 			}
 		}
 	})
@@ -441,7 +400,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a dead instance disappears", func(t *testing.T) {
 		dead := c.fronts[1]
-		dead.kill()
+		dead.Kill()
 		wantWithin(t, 20*time.Second, "the dead instance to drop off the list", func() error {
 			ins, err := c.admin.Instances(ctx)
 			if err != nil {
@@ -474,13 +433,13 @@ func TestCluster(t *testing.T) {
 		})
 		var dead, survivor *clusterController
 		for _, cc := range c.ctrls {
-			if cc.name == holder {
+			if cc.Name == holder {
 				dead = cc
 			} else {
 				survivor = cc
 			}
 		}
-		dead.kill() // no chance to give its leases up
+		dead.Kill() // no chance to give its leases up
 		killed := time.Now()
 		asSurvivor := apiclient.New("http://"+survivor.api, c.adminToken)
 		wantWithin(t, 10*time.Second+500*time.Millisecond, "the survivor to take every lease", func() error {
@@ -489,7 +448,7 @@ func TestCluster(t *testing.T) {
 				return err
 			}
 			for _, l := range ls {
-				if l.Holder != survivor.name || time.Until(l.ExpiresAt) <= 0 {
+				if l.Holder != survivor.Name || time.Until(l.ExpiresAt) <= 0 {
 					return fmt.Errorf("lease %s held by %s", l.Name, l.Holder)
 				}
 			}
@@ -537,9 +496,9 @@ func TestCluster(t *testing.T) {
 		wantWithin(t, 5*time.Second, "the share through the frontend", through(f))
 		time.Sleep(1500 * time.Millisecond) // the cache is written at most once a second
 		for _, cc := range c.ctrls {
-			cc.kill()
+			cc.Kill()
 		}
-		f.kill()
+		f.Kill()
 		f.start(t)
 		wantWithin(t, 20*time.Second, "the cold frontend to serve its cached route", through(f))
 		if st, err := f.status(); err != nil || st.Connected {

@@ -39,7 +39,8 @@ var stack struct {
 	portico    string // the CLI binary; portico-controller and caddy are beside it
 	httpAddr   string // Caddy's HTTP listener
 	adminToken string
-	caddyArgs  [3]string // frontend token, secret and identity file
+	caddyArgs  [3]string    // frontend token, secret and identity file
+	dns        *testenv.DNS // custom domains' DNS, which the controller asks
 }
 
 func TestMain(m *testing.M) {
@@ -63,15 +64,19 @@ func setup(ctx context.Context) error {
 	}()
 
 	stack.adminToken = "e2e-admin-token-0123456789"
+	var err error
+	if stack.dns, err = testenv.StartDNS(); err != nil {
+		return err
+	}
 	if err := startController(ctx); err != nil {
 		return err
 	}
 	stack.admin = apiclient.New(stack.apiURL, stack.adminToken)
 
-	if _, err := stack.admin.CreateNamespace(ctx, namespace); err != nil {
+	if _, err := stack.admin.CreateNamespace(ctx, namespace, true); err != nil {
 		return err
 	}
-	stack.httpAddr = freeAddr()
+	stack.httpAddr = testenv.FreeAddr()
 	_, port, _ := net.SplitHostPort(stack.httpAddr)
 	fe, err := stack.admin.CreateFrontend(ctx, "e2e", "http://{host}:"+port)
 	if err != nil {
@@ -103,7 +108,8 @@ func startController(ctx context.Context) error {
 		AdminToken: stack.adminToken,
 		Ziti:       controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password},
 		// Short rounds, so the workers' tests see them act within seconds.
-		Workers: controller.WorkersConfig{ReapAfter: 8 * time.Second, ReapEvery: time.Second, ReconcileEvery: 2 * time.Second},
+		Workers:     controller.WorkersConfig{ReapAfter: 8 * time.Second, ReapEvery: time.Second, ReconcileEvery: 2 * time.Second},
+		DNSResolver: stack.dns.Addr,
 	}
 	if stack.ctrlAddrs[0] != "" { // a restart keeps its addresses
 		cfg.API, cfg.GRPC = stack.ctrlAddrs[0], stack.ctrlAddrs[1]
@@ -132,7 +138,19 @@ func stopController() error {
 
 // loadCaddy loads (or reloads) the frontend's config; extra goes into the
 // site block before the portico directive.
-func loadCaddy(extra string) error {
+func loadCaddy(extra string) error { return loadCaddyConfig(caddyConfig{extra: extra}) }
+
+// caddyConfig is what tests change in the frontend's Caddyfile.
+type caddyConfig struct {
+	app       string // more of the global portico block, such as oauth
+	extra     string // site directives before portico
+	directive string // the portico directive whole; default "portico"
+}
+
+func loadCaddyConfig(c caddyConfig) error {
+	if c.directive == "" {
+		c.directive = "portico"
+	}
 	frontend, secret, identity := stack.caddyArgs[0], stack.caddyArgs[1], stack.caddyArgs[2]
 	_, port, _ := net.SplitHostPort(stack.httpAddr)
 	caddyfile := fmt.Sprintf(`{
@@ -145,18 +163,19 @@ func loadCaddy(extra string) error {
 		identity %[5]s
 		cache_dir %[1]s/portico-cache
 		resync_interval 2s
+		%[10]s
 	}
 }
 
 http://:%[7]s {
 	bind 127.0.0.1
 	%[8]s
-	portico
+	%[9]s
 	handle_errors {
 		respond "{err.status_code} {err.message}"
 	}
 }
-`, stack.dir, stack.ctrl.GRPCAddr(), frontend, secret, identity, stack.httpAddr, port, extra)
+`, stack.dir, stack.ctrl.GRPCAddr(), frontend, secret, identity, stack.httpAddr, port, c.extra, c.directive, c.app)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		return fmt.Errorf("adapting Caddyfile: %w", err)
@@ -170,15 +189,9 @@ http://:%[7]s {
 func teardown() {
 	caddy.Stop()
 	stopController()
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	if stack.dns != nil {
+		stack.dns.Close()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // wantWithin retries check until it returns nil or d passes.

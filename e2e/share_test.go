@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/status"
 )
 
 const bigSize = 5 << 20
@@ -142,11 +143,11 @@ func account(t *testing.T, name string) (apiclient.Account, string) {
 	return acct, home
 }
 
-// agent is a running `portico share public`.
+// agent is a running `portico share public` or `portico share reserved`.
 type agent struct {
 	cmd   *exec.Cmd
 	out   *syncBuffer
-	token string
+	token string // of a public share; a reserved one outlives the agent
 	host  string
 	done  chan error
 }
@@ -170,8 +171,29 @@ func (s *syncBuffer) String() string {
 
 func startAgent(t *testing.T, home, target string) *agent {
 	t.Helper()
+	a := startCLIAgent(t, home, "share", "public", target)
+	a.token, _, _ = strings.Cut(a.host, ".")
+	return a
+}
+
+// startCLIAgent runs `portico <args>` and waits for it to print its public URL.
+func startCLIAgent(t *testing.T, home string, args ...string) *agent {
+	t.Helper()
+	a, u := startCLI(t, home, "Public URL: ", args...)
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("agent printed a bad public URL %q: %v", u, err)
+	}
+	a.host = pu.Hostname()
+	return a
+}
+
+// startCLI runs `portico <args>` and waits for it to print a line that
+// starts with prefix; it returns the rest of the first such line.
+func startCLI(t *testing.T, home, prefix string, args ...string) (*agent, string) {
+	t.Helper()
 	a := &agent{out: &syncBuffer{}, done: make(chan error, 1)}
-	a.cmd = exec.Command(stack.portico, "share", "public", target, "--home", home)
+	a.cmd = exec.Command(stack.portico, append(args, "--home", home)...)
 	stdout, err := a.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -180,14 +202,14 @@ func startAgent(t *testing.T, home, target string) *agent {
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	urls := make(chan string, 1)
+	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			fmt.Fprintln(a.out, sc.Text())
-			if u, ok := strings.CutPrefix(sc.Text(), "Public URL: "); ok {
-				select { // the first one is enough; there is one per frontend
-				case urls <- u:
+			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				select { // the first one is enough (there is a URL per frontend)
+				case lines <- rest:
 				default:
 				}
 			}
@@ -200,22 +222,18 @@ func startAgent(t *testing.T, home, target string) *agent {
 		}
 	})
 	select {
-	case u := <-urls:
-		pu, err := url.Parse(u)
-		if err != nil {
-			t.Fatalf("agent printed a bad public URL %q: %v", u, err)
-		}
-		a.host = pu.Hostname()
-		a.token, _, _ = strings.Cut(a.host, ".")
+	case line := <-lines:
+		return a, line
 	case err := <-a.done:
-		t.Fatalf("agent exited early: %v\n%s", err, a.out)
+		t.Fatalf("portico %s exited early: %v\n%s", args[0], err, a.out)
 	case <-time.After(60 * time.Second):
-		t.Fatalf("agent printed no public URL within 60 s:\n%s", a.out)
+		t.Fatalf("portico %s printed no %q line within 60 s:\n%s", args[0], prefix, a.out)
 	}
-	return a
+	return nil, ""
 }
 
-// stop sends SIGTERM and checks that the agent deleted its share and exited cleanly.
+// stop sends SIGTERM and checks that the agent exited cleanly and, for a
+// public share, deleted it.
 func (a *agent) stop(t *testing.T) {
 	t.Helper()
 	a.cmd.Process.Signal(syscall.SIGTERM)
@@ -227,7 +245,7 @@ func (a *agent) stop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("agent did not exit within 20 s of SIGTERM:\n%s", a.out)
 	}
-	if !strings.Contains(a.out.String(), "Share "+a.token+" deleted.") {
+	if a.token != "" && !strings.Contains(a.out.String(), "Share "+a.token+" deleted.") {
 		t.Fatalf("agent did not report deleting its share:\n%s", a.out)
 	}
 }
@@ -408,12 +426,19 @@ func TestRoutesSurviveControllerOutage(t *testing.T) {
 func TestClusterStatusOfASingleController(t *testing.T) {
 	ctx := context.Background()
 	wantWithin(t, 12*time.Second, "the frontend instance to report itself caught up", func() error {
-		ins, err := stack.admin.Instances(ctx)
+		all, err := stack.admin.Instances(ctx)
 		if err != nil {
 			return err
 		}
+		// Other tests' frontends may still be listed until they time out.
+		var ins []status.Instance
+		for _, in := range all {
+			if in.Frontend == stack.caddyArgs[0] {
+				ins = append(ins, in)
+			}
+		}
 		if len(ins) != 1 || ins[0].Lag != 0 || ins[0].AppliedRevision != ins[0].Revision {
-			return fmt.Errorf("instances = %+v", ins)
+			return fmt.Errorf("instances of the frontend = %+v", ins)
 		}
 		return nil
 	})

@@ -44,12 +44,12 @@ func startTLSFrontend(t *testing.T, pebble *testenv.Pebble, storage string) *tls
 	idFile := filepath.Join(dir, "frontend.json")
 	os.WriteFile(idFile, identity, 0o600)
 
-	f := &tlsFrontend{httpsAddr: freeAddr(), pebble: pebble}
+	f := &tlsFrontend{httpsAddr: testenv.FreeAddr(), pebble: pebble}
 	if storage == "" {
 		storage = "storage file_system " + dir + "/data"
 	}
 	_, httpsPort, _ := net.SplitHostPort(f.httpsAddr)
-	_, httpPort, _ := net.SplitHostPort(freeAddr())
+	_, httpPort, _ := net.SplitHostPort(testenv.FreeAddr())
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
 	admin off
@@ -80,14 +80,14 @@ https:// {
 	portico
 }
 `, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile, storage)), 0o600)
-	f.proc = proc{name: "tls-frontend", log: filepath.Join(dir, "caddy.log"),
-		args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
-		env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}}
+	f.proc = proc{testenv.Proc{Name: "tls-frontend", Log: filepath.Join(dir, "caddy.log"),
+		Args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
+		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}}}
 	f.start(t)
-	t.Cleanup(f.kill)
+	t.Cleanup(f.Kill)
 	wantWithin(t, 20*time.Second, "the TLS frontend to listen", func() error {
-		if !f.alive() {
-			t.Fatalf("the TLS frontend exited:\n%s", f.logTail())
+		if !f.Alive() {
+			t.Fatalf("the TLS frontend exited:\n%s", f.LogTail())
 		}
 		c, err := net.Dial("tcp", f.httpsAddr)
 		if err == nil {

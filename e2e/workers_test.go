@@ -74,7 +74,7 @@ func TestReconcilerRepairsTheOverlay(t *testing.T) {
 	}
 	defer zc.DeleteIdentity(ctx, id)
 	orphan := fmt.Sprint("orphan", time.Now().UnixNano()%1e6)
-	if _, err := zc.CreateShareService(ctx, orphan, id, []string{"#" + zitiauto.RoleFrontend}); err != nil {
+	if _, err := zc.CreateShareService(ctx, orphan, []string{"@" + id}, []string{"#" + zitiauto.RoleFrontend}); err != nil {
 		t.Fatal(err)
 	}
 	wantWithin(t, 15*time.Second, "the reconciler to repair both", func() error {

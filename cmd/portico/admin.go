@@ -49,21 +49,43 @@ func newAdmin(g *globals) *cobra.Command {
 			return nil
 		},
 	})
-	create.AddCommand(&cobra.Command{
-		Use:     "namespace <dns-suffix>",
-		Short:   "Create a namespace, such as share.example.com",
-		Example: "  portico admin create namespace share.example.com",
+	var closed bool
+	namespace := &cobra.Command{
+		Use:   "namespace <dns-suffix>",
+		Short: "Create a namespace, such as share.example.com",
+		Long: `Create a namespace. Every account may share in an open namespace; a closed one
+(--closed) takes only the accounts granted it with "portico admin grant".`,
+		Example: "  portico admin create namespace share.example.com\n  portico admin create namespace team.example.com --closed",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := client()
 			if err != nil {
 				return err
 			}
-			n, err := cl.CreateNamespace(cmd.Context(), args[0])
+			n, err := cl.CreateNamespace(cmd.Context(), args[0], !closed)
 			if err != nil {
 				return fmt.Errorf("creating namespace: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "namespace: %s\n", n.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "namespace: %s (%s)\n", n.Name, openness(n.Open))
+			return nil
+		},
+	}
+	namespace.Flags().BoolVar(&closed, "closed", false, "take shares only from accounts granted the namespace")
+	create.AddCommand(namespace)
+	admin.AddCommand(&cobra.Command{
+		Use:     "grant <namespace> <account-email>",
+		Short:   "Let an account share in a closed namespace",
+		Example: "  portico admin grant team.example.com alice@example.com",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			if err := cl.GrantNamespace(cmd.Context(), args[0], args[1]); err != nil {
+				return fmt.Errorf("granting namespace: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s may now share in %s\n", args[1], args[0])
 			return nil
 		},
 	})
@@ -155,7 +177,7 @@ func newAdmin(g *globals) *cobra.Command {
 				return fmt.Errorf("listing namespaces: %w", err)
 			}
 			for _, n := range ns {
-				fmt.Fprintln(cmd.OutOrStdout(), n.Name)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", n.Name, openness(n.Open))
 			}
 			return nil
 		},
@@ -216,4 +238,11 @@ func newAdmin(g *globals) *cobra.Command {
 	}
 	admin.AddCommand(create, mapCmd, ls, frontends, controllers)
 	return admin
+}
+
+func openness(open bool) string {
+	if open {
+		return "open"
+	}
+	return "closed"
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/porticoproxy/portico/internal/apiclient"
 )
 
 // version is set at build time.
@@ -55,7 +57,7 @@ Caddy frontend and an OpenZiti overlay, without opening any inbound port.
 	}
 	root.PersistentFlags().StringVar(&g.home, "home", envOr("PORTICO_HOME", defaultHome()), "directory of this environment's identity and config (env PORTICO_HOME)")
 	root.PersistentFlags().StringVar(&g.api, "api", os.Getenv("PORTICO_API"), "controller API address(es), comma-separated, e.g. http://127.0.0.1:18080 (env PORTICO_API; default: the ones saved by enable)")
-	root.AddCommand(newEnable(g), newDisable(g), newShare(g), newLs(g), newAdmin(g))
+	root.AddCommand(newEnable(g), newDisable(g), newShare(g), newAccess(g), newUnaccess(g), newGrant(g), newReserve(g), newRelease(g), newDomain(g), newLs(g), newAdmin(g))
 	return root
 }
 
@@ -115,6 +117,16 @@ func (g *globals) loadEnv() (environment, error) {
 		env.API = g.api
 	}
 	return env, nil
+}
+
+// client loads the environment and returns it with a client of its
+// account on the controller.
+func (g *globals) client() (environment, *apiclient.Client, error) {
+	env, err := g.loadEnv()
+	if err != nil {
+		return env, nil, err
+	}
+	return env, apiclient.New(env.API, env.AccountToken), nil
 }
 
 // writeFile writes a private file atomically.

@@ -4,18 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/openziti/sdk-golang/ziti"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
+	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/internal/agent"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
+
+// drainFor is how long an agent of a reserved share keeps serving after it
+// left the rotation, so frontends have applied the change and its requests
+// in flight finish.
+const drainFor = time.Second
 
 func newShare(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -23,35 +33,194 @@ func newShare(g *globals) *cobra.Command {
 		Short: "Share a local service",
 	}
 	var namespace string
-	var insecure bool
+	var bf backendFlags
+	var pf policyFlags
 	public := &cobra.Command{
 		Use:   "public <target>",
 		Short: "Share an HTTP service at a public URL until interrupted",
 		Long: `Share an HTTP service (such as http://localhost:3000) at a public URL. The share lives
 as long as this command: Ctrl-C or SIGTERM deletes it.`,
-		Example: "  portico share public http://localhost:3000\n  portico share public https://localhost:8443 --insecure",
-		Args:    cobra.ExactArgs(1),
+		Example: `  portico share public http://localhost:3000
+  portico share public https://localhost:8443 --insecure
+  portico share public ./site --backend-mode web
+  portico share public ./Caddyfile --backend-mode caddy
+  portico share public http://localhost:3000 --basic-auth alice:s3cret --deny-ip 203.0.113.0/24`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := url.Parse(args[0])
-			if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-				return fmt.Errorf("target %q is not an http:// or https:// URL", args[0])
-			}
-			env, err := g.loadEnv()
+			ag, target, err := bf.agent(args[0])
 			if err != nil {
 				return err
 			}
-			return sharePublic(cmd, g, env, target, namespace, insecure)
+			pol, err := pf.build()
+			if err != nil {
+				return err
+			}
+			env, cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			return runAgent(cmd, g, func(ctx context.Context, zc ziti.Context, logger *zap.Logger) (*session, error) {
+				sh, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, BackendMode: bf.mode, Target: target, Namespace: namespace, Policy: pol})
+				if err != nil {
+					return nil, fmt.Errorf("creating share: %w", err)
+				}
+				ag.Ziti, ag.Logger, ag.Service = zc, logger, sh.Token
+				return &session{
+					run:      &ag,
+					announce: func(out io.Writer) { printShare(out, target, sh) },
+					leave:    func(ctx context.Context) { deleteShare(ctx, cmd, cl, sh.Token) },
+				}, nil
+			})
 		},
 	}
 	public.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace to share in (default: the only one)")
-	public.Flags().BoolVar(&insecure, "insecure", false, "accept a self-signed certificate from an https target")
-	cmd.AddCommand(public)
+	bf.register(public)
+	pf.register(public)
+	cmd.AddCommand(public, newShareReserved(g), newSharePrivate(g))
 	return cmd
 }
 
-func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.URL, namespace string, insecure bool) error {
+func newShareReserved(g *globals) *cobra.Command {
+	var namespace string
+	var bf backendFlags
+	cmd := &cobra.Command{
+		Use:   "reserved <name> <target>",
+		Short: "Serve a reserved name until interrupted",
+		Long: `Serve a name made with "portico reserve". The name and its URL outlive this command:
+stopping it takes this agent out of the name's rotation, and running it again (after a
+crash, too) serves the same URL. Several agents may serve one name; the frontends
+balance requests across them.`,
+		Example: "  portico reserve myapp\n  portico share reserved myapp http://localhost:3000",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ag, target, err := bf.agent(args[1])
+			if err != nil {
+				return err
+			}
+			_, cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			return runAgent(cmd, g, func(ctx context.Context, zc ziti.Context, logger *zap.Logger) (*session, error) {
+				sh, err := cl.ShareByName(ctx, args[0], namespace)
+				if err != nil {
+					return nil, err
+				}
+				if !sh.Reserved {
+					return nil, fmt.Errorf("share %s is not reserved; reserve a name with portico reserve", args[0])
+				}
+				id := "agent-" + token.New(10)
+				ag.Ziti, ag.Logger, ag.Service, ag.Identity = zc, logger, sh.Token, id
+				return &session{
+					run:      &ag,
+					announce: func(out io.Writer) { printShare(out, target, sh) },
+					// Joining the rotation only once bound means no frontend
+					// ever dials an agent that is not there yet.
+					join: func(ctx context.Context) error {
+						if err := cl.AddAgent(ctx, sh.Token, id, target); err != nil {
+							return fmt.Errorf("joining the share's agents: %w", err)
+						}
+						return nil
+					},
+					leave: func(ctx context.Context) {
+						retry(ctx, cmd, "leaving share "+sh.Name, func(ctx context.Context) error {
+							err := cl.RemoveAgent(ctx, sh.Token, id)
+							if apiclient.IsStatus(err, 404) {
+								return nil
+							}
+							return err
+						})
+						time.Sleep(drainFor)
+					},
+				}, nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "the namespace of the name (default: wherever you reserved it)")
+	bf.register(cmd)
+	return cmd
+}
+
+// backendFlags say what an agent serves.
+type backendFlags struct {
+	private          bool // raw TCP and UDP tunnels too
+	mode             string
+	insecure, browse bool
+	idle             time.Duration
+}
+
+func (b *backendFlags) register(cmd *cobra.Command) {
+	modes := "proxy (an http(s) URL), web (a directory, served by Caddy's file server) or caddy (your Caddyfile)"
+	if b.private {
+		modes = "proxy (an http(s) URL), web (a directory), caddy (your Caddyfile), tcpTunnel or udpTunnel (host:port)"
+		cmd.Flags().DurationVar(&b.idle, "udp-idle-timeout", agent.DefaultIdle, "udpTunnel: end a session after this long without a datagram")
+	}
+	cmd.Flags().StringVar(&b.mode, "backend-mode", "proxy", "what the target is: "+modes)
+	cmd.Flags().BoolVar(&b.insecure, "insecure", false, "proxy: accept a self-signed certificate from an https target")
+	cmd.Flags().BoolVar(&b.browse, "browse", true, "web: list directories that have no index file")
+}
+
+// agent checks the target for the backend mode and returns the agent that
+// serves it, and the target as the controller records it.
+func (b *backendFlags) agent(arg string) (agent.Share, string, error) {
+	switch b.mode {
+	case "proxy":
+		target, err := url.Parse(arg)
+		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+			return agent.Share{}, "", fmt.Errorf("target %q is not an http:// or https:// URL", arg)
+		}
+		return agent.Share{Target: target, Insecure: b.insecure}, target.String(), nil
+	case "web", "caddy":
+		path, err := filepath.Abs(arg)
+		if err != nil {
+			return agent.Share{}, "", err
+		}
+		var cfg []byte
+		if b.mode == "web" {
+			cfg, err = agent.WebConfig(path, b.browse)
+		} else {
+			cfg, err = agent.CaddyfileConfig(path)
+		}
+		return agent.Share{Backend: &agent.Caddy{Config: cfg}}, path, err
+	case "tcpTunnel", "udpTunnel":
+		if !b.private {
+			return agent.Share{}, "", fmt.Errorf("--backend-mode %s needs a private share (portico share private): frontends speak HTTP", b.mode)
+		}
+		if err := hostPort("target", arg); err != nil {
+			return agent.Share{}, "", err
+		}
+		if b.mode == "tcpTunnel" {
+			return agent.Share{Backend: &agent.TCPTunnel{Address: arg}}, arg, nil
+		}
+		if b.idle <= 0 {
+			return agent.Share{}, "", fmt.Errorf("--udp-idle-timeout %s must be positive", b.idle)
+		}
+		return agent.Share{Backend: &agent.UDPTunnel{Address: arg, Idle: b.idle}}, arg, nil
+	}
+	return agent.Share{}, "", fmt.Errorf("--backend-mode %q is not one of proxy, web, caddy, tcpTunnel or udpTunnel", b.mode)
+}
+
+// session is one run of an agent, or of an accessor: what serves, what it
+// says once serving, and how it joins and leaves the share.
+type session struct {
+	run      runner
+	announce func(out io.Writer)
+	join     func(ctx context.Context) error // optional, once bound
+	leave    func(ctx context.Context)
+}
+
+// runner serves until ctx ends and calls ready once serving: an agent.Share
+// or an agent.Access.
+type runner interface {
+	Run(ctx context.Context, ready func() error) error
+}
+
+// runAgent starts a session with this environment's identity and serves it
+// until interrupted. On Ctrl-C the agent leaves first and stops serving
+// after, so frontends stop routing to it before it is gone: they never see
+// it vanish under a request.
+func runAgent(cmd *cobra.Command, g *globals, start func(ctx context.Context, zc ziti.Context, logger *zap.Logger) (*session, error)) error {
 	ctx := cmd.Context()
-	out := cmd.OutOrStdout()
 	logger := newLogger()
 	defer logger.Sync()
 
@@ -61,64 +230,74 @@ func sharePublic(cmd *cobra.Command, g *globals, env environment, target *url.UR
 	}
 	defer zc.Close()
 
-	cl := apiclient.New(env.API, env.AccountToken)
-	sh, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, Target: target.String(), Namespace: namespace})
+	s, err := start(ctx, zc, logger.Named("agent"))
 	if err != nil {
-		return fmt.Errorf("creating share: %w", err)
+		return err
 	}
-	// Whatever happens from here on, the share is deleted on the way out.
 	var once sync.Once
-	remove := func() { once.Do(func() { deleteShare(ctx, cmd, cl, sh.Token) }) }
-	defer remove()
+	leave := func() { once.Do(func() { s.leave(ctx) }) }
+	defer leave()
 
-	// On Ctrl-C the share is deleted first and the agent stops serving after,
-	// so frontends stop routing to it before it is gone: they answer 404,
-	// never 502.
 	serving, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
 	go func() {
 		select {
 		case <-ctx.Done():
-			remove()
+			leave()
 			stopServing()
 		case <-serving.Done():
 		}
 	}()
-	agentShare := &agent.Share{Ziti: zc, Service: sh.Token, Target: target, Insecure: insecure, Logger: logger.Named("agent")}
-	return agentShare.Run(serving, func() {
-		fmt.Fprintf(out, "Sharing %s as %s\n", target, sh.Token)
-		for _, u := range sh.FrontendEndpoints {
-			fmt.Fprintf(out, "Public URL: %s\n", u)
+	return s.run.Run(serving, func() error {
+		if s.join != nil {
+			if err := s.join(ctx); err != nil {
+				return err
+			}
 		}
-		if len(sh.FrontendEndpoints) == 0 {
-			fmt.Fprintf(out, "warning: no frontend serves namespace %s yet, so the share has no public URL\n", sh.Namespace)
-		}
-		fmt.Fprintln(out, "Press Ctrl-C to stop sharing.")
+		s.announce(cmd.OutOrStdout())
+		return nil
 	})
+}
+
+func printShare(out io.Writer, target string, sh apiclient.Share) {
+	fmt.Fprintf(out, "Sharing %s as %s\n", target, sh.Name)
+	for _, u := range sh.FrontendEndpoints {
+		fmt.Fprintf(out, "Public URL: %s\n", u)
+	}
+	if len(sh.FrontendEndpoints) == 0 {
+		fmt.Fprintf(out, "warning: no frontend serves namespace %s yet, so the share has no public URL\n", sh.Namespace)
+	}
+	fmt.Fprintln(out, "Press Ctrl-C to stop sharing.")
 }
 
 // deleteShare deletes the share, retrying for a while when no controller
 // answers (one may be restarting). If it still cannot, the controller's
 // reaper removes the share once it sees the agent gone.
 func deleteShare(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, token string) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	err := retry(ctx, cmd, "deleting share "+token, func(ctx context.Context) error { return cl.DeleteShare(ctx, token) })
+	switch {
+	case err == nil:
+		fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted.\n", token)
+	case apiclient.IsStatus(err, 404):
+		fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted (the controller had already removed it).\n", token)
+	default:
+		fmt.Fprintf(cmd.ErrOrStderr(), "portico: deleting share %s: %v (the controller removes it once it sees the agent gone)\n", token, err)
+	}
+}
+
+// retry calls fn until it gets an answer from a controller, for up to 20 s:
+// a controller may be restarting. It returns fn's last error.
+func retry(ctx context.Context, cmd *cobra.Command, what string, fn func(ctx context.Context) error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	var bo backoff.Backoff
 	for {
-		err := cl.DeleteShare(dctx, token)
+		err := fn(rctx)
 		var apiErr *apiclient.Error
-		switch {
-		case err == nil:
-			fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted.\n", token)
-			return
-		case apiclient.IsStatus(err, 404):
-			fmt.Fprintf(cmd.OutOrStdout(), "Share %s deleted (the controller had already removed it).\n", token)
-			return
-		case errors.As(err, &apiErr) || dctx.Err() != nil:
-			fmt.Fprintf(cmd.ErrOrStderr(), "portico: deleting share %s: %v (the controller removes it once it sees the agent gone)\n", token, err)
-			return
+		if err == nil || errors.As(err, &apiErr) || rctx.Err() != nil {
+			return err
 		}
-		backoff.Sleep(dctx, bo.Next())
+		backoff.Sleep(rctx, bo.Next())
 	}
 }
 
@@ -128,24 +307,31 @@ func newLs(g *globals) *cobra.Command {
 		Short: "List your shares",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := g.loadEnv()
+			_, cl, err := g.client()
 			if err != nil {
 				return err
 			}
-			shares, err := apiclient.New(env.API, env.AccountToken).Shares(cmd.Context())
+			shares, err := cl.Shares(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("listing shares: %w", err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TOKEN\tMODE\tTARGET\tURL\tCREATED")
+			fmt.Fprintln(tw, "TOKEN\tNAME\tMODE\tRESERVED\tTARGET\tURL\tCREATED")
 			for _, s := range shares {
 				u := "-"
 				if len(s.FrontendEndpoints) > 0 {
 					u = s.FrontendEndpoints[0]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Token, s.ShareMode, s.Target, u, s.CreatedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", s.Token, s.Name, s.ShareMode, s.Reserved, orDash(s.Target), u, s.CreatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

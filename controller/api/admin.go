@@ -40,6 +40,9 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) {
 
 type createNamespaceRequest struct {
 	Name string `json:"name"`
+	// Open lets every account share in the namespace (the default); a
+	// closed one takes only the accounts granted it.
+	Open *bool `json:"open"`
 }
 
 func (a *API) createNamespace(w http.ResponseWriter, r *http.Request) {
@@ -52,12 +55,34 @@ func (a *API) createNamespace(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "namespace: "+err.Error())
 		return
 	}
-	ns := store.Namespace{ID: token.New(12), Name: name, CreatedAt: now()}
+	ns := store.Namespace{ID: token.New(12), Name: name, Open: req.Open == nil || *req.Open, CreatedAt: now()}
 	if err := a.store.CreateNamespace(r.Context(), ns); err != nil {
 		a.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, ns)
+}
+
+type grantNamespaceRequest struct {
+	Email string `json:"email"`
+}
+
+// grantNamespace lets an account share in a closed namespace.
+func (a *API) grantNamespace(w http.ResponseWriter, r *http.Request) {
+	var req grantNamespaceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Email == "" {
+		a.fail(w, inputError("email is required: the account to grant the namespace to"))
+		return
+	}
+	ns := strings.ToLower(r.PathValue("name"))
+	if err := a.store.GrantNamespace(r.Context(), ns, req.Email); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"namespace": ns, "email": req.Email})
 }
 
 func (a *API) listNamespaces(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +121,7 @@ func (a *API) createFrontend(w http.ResponseWriter, r *http.Request) {
 	f := store.Frontend{ID: token.New(12), Description: req.Description, URLTemplate: req.URLTemplate, CreatedAt: now(), Namespaces: []string{}}
 	secret := token.New(32)
 	f.SecretHash = token.Hash(secret)
-	jwt, err := a.withIdentity(r.Context(), "portico-frontend-"+f.ID, zitiauto.RoleFrontend,
+	jwt, err := a.withIdentity(r.Context(), "portico-frontend-"+f.ID, []string{zitiauto.RoleFrontend},
 		map[string]string{"portico": "frontend", "porticoFrontend": f.ID},
 		func(id string) error {
 			f.ZitiIdentityID = id

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -21,8 +22,9 @@ import (
 type Ziti interface {
 	CreateIdentity(ctx context.Context, name string, roleAttributes []string, tags map[string]string) (id, enrollmentJWT string, err error)
 	DeleteIdentity(ctx context.Context, id string) error
-	CreateShareService(ctx context.Context, shareToken, bindIdentityID string, dialIdentityRoles []string) (string, error)
+	CreateShareService(ctx context.Context, shareToken string, bindIdentityRoles, dialIdentityRoles []string) (string, error)
 	DeleteShareService(ctx context.Context, shareToken string) error
+	SetShareDialRoles(ctx context.Context, shareToken string, identityRoles []string) error
 }
 
 // Publisher delivers committed mapping changes to the frontends.
@@ -36,6 +38,8 @@ type Config struct {
 	AdminToken string
 	// Version is reported by GET /api/v1/version.
 	Version string
+	// Resolver looks up custom domains' TXT records. Default: the system's.
+	Resolver Resolver
 }
 
 // API is the controller's HTTP handler.
@@ -50,6 +54,9 @@ type API struct {
 
 // New returns the API handler.
 func New(cfg Config, st *store.Store, ziti Ziti, pub Publisher, logger *zap.Logger) *API {
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
 	a := &API{cfg: cfg, store: st, ziti: ziti, pub: pub, logger: logger, mux: http.NewServeMux()}
 	a.routes()
 	return a
@@ -61,6 +68,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("POST /api/v1/accounts", a.admin(a.createAccount))
 	a.mux.HandleFunc("POST /api/v1/namespaces", a.admin(a.createNamespace))
 	a.mux.HandleFunc("GET /api/v1/namespaces", a.anyone(a.listNamespaces))
+	a.mux.HandleFunc("POST /api/v1/namespaces/{name}/grants", a.admin(a.grantNamespace))
 	a.mux.HandleFunc("POST /api/v1/frontends", a.admin(a.createFrontend))
 	a.mux.HandleFunc("GET /api/v1/frontends", a.admin(a.listFrontends))
 	a.mux.HandleFunc("POST /api/v1/frontends/{token}/namespaces", a.admin(a.mapNamespace))
@@ -75,6 +83,16 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /api/v1/shares", a.account(a.listShares))
 	a.mux.HandleFunc("GET /api/v1/shares/{token}", a.account(a.getShare))
 	a.mux.HandleFunc("DELETE /api/v1/shares/{token}", a.account(a.deleteShare))
+	a.mux.HandleFunc("POST /api/v1/shares/{token}/agents", a.account(a.addAgent))
+	a.mux.HandleFunc("DELETE /api/v1/shares/{token}/agents/{id}", a.account(a.removeAgent))
+	a.mux.HandleFunc("POST /api/v1/shares/{token}/accesses", a.account(a.createAccess))
+	a.mux.HandleFunc("DELETE /api/v1/shares/{token}/accesses", a.account(a.deleteEnvironmentAccesses))
+	a.mux.HandleFunc("DELETE /api/v1/shares/{token}/accesses/{id}", a.account(a.deleteAccess))
+	a.mux.HandleFunc("POST /api/v1/shares/{token}/grants", a.account(a.grantShare))
+	a.mux.HandleFunc("POST /api/v1/shares/{token}/domains", a.account(a.addDomain))
+	a.mux.HandleFunc("GET /api/v1/shares/{token}/domains", a.account(a.listDomains))
+	a.mux.HandleFunc("POST /api/v1/shares/{token}/domains/{domain}/verify", a.account(a.verifyDomain))
+	a.mux.HandleFunc("DELETE /api/v1/shares/{token}/domains/{domain}", a.account(a.deleteDomain))
 
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -108,9 +126,12 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // database or the overlay did not answer).
 func (a *API) fail(w http.ResponseWriter, err error) {
 	var bad inputError
+	var forbidden forbiddenError
 	switch {
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.As(err, &forbidden):
+		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
@@ -125,6 +146,11 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 type inputError string
 
 func (e inputError) Error() string { return string(e) }
+
+// forbiddenError is a request the account may not make; it is answered with 403.
+type forbiddenError string
+
+func (e forbiddenError) Error() string { return string(e) }
 
 // maxBody bounds request bodies; every request here is small.
 const maxBody = 1 << 20

@@ -23,6 +23,7 @@ type fakeZiti struct {
 	mu         sync.Mutex
 	identities map[string]bool
 	services   map[string]bool
+	dialRoles  map[string][]string // by share token
 	fail       error
 }
 
@@ -43,20 +44,35 @@ func (f *fakeZiti) DeleteIdentity(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeZiti) CreateShareService(_ context.Context, tok, _ string, _ []string) (string, error) {
+func (f *fakeZiti) CreateShareService(_ context.Context, tok string, _, dialRoles []string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return "", f.fail
 	}
 	f.services[tok] = true
+	f.dialRoles[tok] = dialRoles
 	return "svc-" + tok, nil
+}
+
+func (f *fakeZiti) SetShareDialRoles(_ context.Context, tok string, roles []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	if !f.services[tok] {
+		return errors.New("share " + tok + " has 0 dial policies, want 1")
+	}
+	f.dialRoles[tok] = roles
+	return nil
 }
 
 func (f *fakeZiti) DeleteShareService(_ context.Context, tok string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.services, tok)
+	delete(f.dialRoles, tok)
 	return nil
 }
 
@@ -78,15 +94,19 @@ type env struct {
 	pub  *fakePublisher
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, configure ...func(*Config)) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}}, pub: &fakePublisher{}}
-	e.srv = httptest.NewServer(New(Config{AdminToken: adminToken, Version: "test"}, st, e.ziti, e.pub, zap.NewNop()))
+	e := &env{t: t, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}, dialRoles: map[string][]string{}}, pub: &fakePublisher{}}
+	cfg := Config{AdminToken: adminToken, Version: "test"}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	e.srv = httptest.NewServer(New(cfg, st, e.ziti, e.pub, zap.NewNop()))
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -150,11 +170,7 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"environment_id": envID, "target": target})
 		return string(b)
 	}
-	tests := []struct {
-		name, method, path, token, body string
-		status                          int
-		code, message                   string
-	}{
+	e.wantErrors([]badRequest{
 		{"malformed JSON", "POST", "/api/v1/shares", tok, `{"target":`, 400, "bad_request", "malformed request body"},
 		{"not an object", "POST", "/api/v1/shares", tok, `[1,2]`, 400, "bad_request", "malformed request body"},
 		{"empty body", "POST", "/api/v1/shares", tok, ``, 400, "bad_request", "empty body"},
@@ -179,18 +195,29 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		{"url template without host", "POST", "/api/v1/frontends", adminToken, `{"url_template":"https://example.com"}`, 400, "bad_request", "{host}"},
 		{"map unknown frontend", "POST", "/api/v1/frontends/nope/namespaces", adminToken, `{"namespace":"share.example.com"}`, 404, "not_found", "frontend nope"},
 		{"unknown endpoint", "GET", "/api/v1/nothing", tok, ``, 404, "not_found", "no such endpoint"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got Error
-			if status := e.call(tt.method, tt.path, tt.token, tt.body, &got); status != tt.status {
-				t.Errorf("status = %d, want %d (%+v)", status, tt.status, got)
-			}
-			if got.Code != tt.code || !strings.Contains(got.Message, tt.message) {
-				t.Errorf("error = %+v, want code %q and a message containing %q", got, tt.code, tt.message)
-			}
-		})
-	}
+		{"unknown backend mode", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","backend_mode":"ftp"}`, 400, "bad_request", "backend_mode \"ftp\""},
+		{"tunnel on a public share", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"localhost:22","backend_mode":"tcpTunnel"}`, 400, "bad_request", "needs a private share"},
+		{"tunnel target not host:port", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"localhost","backend_mode":"tcpTunnel","share_mode":"private"}`, 400, "bad_request", "not a host:port"},
+		{"web without a directory", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","backend_mode":"web"}`, 400, "bad_request", "target is required"},
+		{"name on an ephemeral share", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","name":"app"}`, 400, "bad_request", "name is for reserved shares"},
+		{"reserved without a name", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","reserved":true}`, 400, "bad_request", "needs a name"},
+		{"reserved name not a label", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","reserved":true,"name":"my_app"}`, 400, "bad_request", "not a DNS label"},
+		{"reserved name with a dot", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","reserved":true,"name":"a.b"}`, 400, "bad_request", "not a DNS label"},
+		{"reserved name too long", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","reserved":true,"name":"` + strings.Repeat("a", 64) + `"}`, 400, "bad_request", "not a DNS label"},
+		{"policy on a private share", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","share_mode":"private","policy":{}}`, 400, "bad_request", "only to public shares"},
+		{"policy sets agents", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"agents":["a"]}}`, 400, "bad_request", "policy.agents"},
+		{"policy password not hashed", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"basic_auth":[{"username":"a","password_hash":"plain"}]}}`, 400, "bad_request", "bcrypt"},
+		{"policy bad CIDR", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"ip_deny":["10.0.0.300/8"]}}`, 400, "bad_request", "10.0.0.300/8"},
+		{"policy bad header name", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"request_headers":{"set":{"Bad Header":"x"}}}}`, 400, "bad_request", "Bad Header"},
+		{"policy oauth without provider", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"oauth":{}}}`, 400, "bad_request", "provider"},
+		{"policy unknown field", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"colour":"red"}}`, 400, "bad_request", `unknown field "colour"`},
+		{"grant without email", "POST", "/api/v1/namespaces/share.example.com/grants", adminToken, `{}`, 400, "bad_request", "email is required"},
+		{"grant unknown account", "POST", "/api/v1/namespaces/share.example.com/grants", adminToken, `{"email":"nobody@example.com"}`, 404, "not_found", "account nobody@example.com"},
+		{"grant unknown namespace", "POST", "/api/v1/namespaces/nope.example.com/grants", adminToken, `{"email":"a@example.com"}`, 404, "not_found", "namespace nope.example.com"},
+		{"grant as an account", "POST", "/api/v1/namespaces/share.example.com/grants", tok, `{"email":"a@example.com"}`, 403, "forbidden", "admin token"},
+		{"agent of unknown share", "POST", "/api/v1/shares/nosuchshare/agents", tok, `{"id":"a1","target":"http://x"}`, 404, "not_found", "share nosuchshare"},
+		{"domain on unknown share", "POST", "/api/v1/shares/nosuchshare/domains", tok, `{"domain":"app.example.org"}`, 404, "not_found", "share nosuchshare"},
+	})
 	// None of it made a share, an overlay service or a mapping change.
 	var shares []ShareView
 	e.call("GET", "/api/v1/shares", tok, "", &shares)
@@ -199,6 +226,29 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 	}
 	for _, c := range e.pub.changes {
 		t.Errorf("bad input published %+v", c)
+	}
+}
+
+// badRequest is a request that must fail with status, code and a message
+// that contains message.
+type badRequest struct {
+	name, method, path, token, body string
+	status                          int
+	code, message                   string
+}
+
+// wantErrors sends each request and checks its error answer.
+func (e *env) wantErrors(tests []badRequest) {
+	for _, tt := range tests {
+		e.t.Run(tt.name, func(t *testing.T) {
+			var got Error
+			if status := e.call(tt.method, tt.path, tt.token, tt.body, &got); status != tt.status {
+				t.Errorf("status = %d, want %d (%+v)", status, tt.status, got)
+			}
+			if got.Code != tt.code || !strings.Contains(got.Message, tt.message) {
+				t.Errorf("error = %+v, want code %q and a message containing %q", got, tt.code, tt.message)
+			}
+		})
 	}
 }
 

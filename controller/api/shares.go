@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/controller/zitiauto"
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 // shareTokenLength is long enough to be unguessable and short enough for a
@@ -37,7 +39,7 @@ func (a *API) createEnvironment(w http.ResponseWriter, r *http.Request) {
 	}
 	acct := accountOf(r)
 	env := store.Environment{ID: token.New(12), AccountID: acct.ID, Description: req.Description, Host: req.Host, CreatedAt: now()}
-	jwt, err := a.withIdentity(r.Context(), "portico-env-"+env.ID, zitiauto.RoleEnvironment,
+	jwt, err := a.withIdentity(r.Context(), "portico-env-"+env.ID, []string{zitiauto.RoleEnvironment, zitiauto.AccountRole(acct.ID)},
 		map[string]string{"portico": "environment", "porticoEnvironment": env.ID, "porticoAccount": acct.ID},
 		func(id string) error {
 			env.ZitiIdentityID = id
@@ -66,14 +68,27 @@ func (a *API) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	accessed, err := a.store.AccessedShares(r.Context(), env.ID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	shares, changes, err := a.store.DeleteEnvironment(r.Context(), acct.ID, env.ID)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
 	a.pub.Publish(changes)
+	deleted := map[string]bool{}
 	for _, sh := range shares {
+		deleted[sh.Token] = true
 		a.undo("share service "+sh.Token, a.ziti.DeleteShareService(r.Context(), sh.Token))
+	}
+	// Its accesses went with it; the shares it accessed stop naming it.
+	for _, tok := range accessed {
+		if !deleted[tok] {
+			a.syncAfterRemoval(r.Context(), tok)
+		}
 	}
 	a.undo("environment identity", a.ziti.DeleteIdentity(r.Context(), env.ZitiIdentityID))
 	w.WriteHeader(http.StatusNoContent)
@@ -85,6 +100,13 @@ type createShareRequest struct {
 	BackendMode   string `json:"backend_mode"`
 	Target        string `json:"target"`
 	Namespace     string `json:"namespace"`
+	// Reserved shares keep Name until released. Their target and backend
+	// mode may come later, from the agents that serve them.
+	Reserved bool           `json:"reserved"`
+	Name     string         `json:"name"`
+	Policy   *policy.Policy `json:"policy"`
+	// Closed private shares admit only the accounts their owner grants.
+	Closed bool `json:"closed"`
 }
 
 // ShareView is a share as the API shows it.
@@ -95,30 +117,62 @@ type ShareView struct {
 	FrontendEndpoints []string `json:"frontend_endpoints"`
 }
 
+// backendModes are what an agent can serve: an HTTP target, a directory, a
+// Caddyfile, or raw TCP or UDP (private shares only).
+var backendModes = map[string]bool{"proxy": true, "web": true, "caddy": true, "tcpTunnel": true, "udpTunnel": true}
+
+func (r *createShareRequest) validate() error {
+	if r.ShareMode == "" {
+		r.ShareMode = "public"
+	}
+	if r.BackendMode == "" && (!r.Reserved || r.Target != "") {
+		r.BackendMode = "proxy"
+	}
+	switch {
+	case r.ShareMode != "public" && r.ShareMode != "private":
+		return inputError("share_mode " + quote(r.ShareMode) + " is not supported; use \"public\" or \"private\"")
+	case r.BackendMode != "" && !backendModes[r.BackendMode]:
+		return inputError("backend_mode " + quote(r.BackendMode) + " is not supported; use proxy, web, caddy, tcpTunnel or udpTunnel")
+	case r.ShareMode == "public" && (r.BackendMode == "tcpTunnel" || r.BackendMode == "udpTunnel"):
+		return inputError("backend_mode " + r.BackendMode + " needs a private share: frontends speak HTTP")
+	case r.EnvironmentID == "":
+		return inputError("environment_id is required")
+	case r.Name != "" && !r.Reserved:
+		return inputError("name is for reserved shares; an ephemeral share is named by its token")
+	case r.Reserved && r.Name == "":
+		return inputError("a reserved share needs a name")
+	case r.Policy != nil && r.ShareMode != "public":
+		return inputError("policy applies at the frontends, so only to public shares")
+	case r.Closed && r.ShareMode != "private":
+		return inputError("closed is for private shares; a public share's policy says who may reach it")
+	}
+	if r.Reserved {
+		r.Name = strings.ToLower(r.Name)
+		if !labelRE.MatchString(r.Name) {
+			return inputError("name " + quote(r.Name) + " is not a DNS label: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'")
+		}
+	}
+	if r.Policy != nil {
+		if len(r.Policy.Agents) > 0 {
+			return inputError("policy.agents is set by the agents that serve the share")
+		}
+		if err := r.Policy.Validate(); err != nil {
+			return inputError("policy: " + err.Error())
+		}
+	}
+	if r.Target == "" && r.Reserved {
+		return nil
+	}
+	return validTarget(r.BackendMode, r.Target)
+}
+
 func (a *API) createShare(w http.ResponseWriter, r *http.Request) {
 	var req createShareRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.ShareMode == "" {
-		req.ShareMode = "public"
-	}
-	if req.BackendMode == "" {
-		req.BackendMode = "proxy"
-	}
-	switch {
-	case req.ShareMode != "public":
-		writeError(w, http.StatusBadRequest, "bad_request", "share_mode "+quote(req.ShareMode)+" is not supported; use \"public\"")
-		return
-	case req.BackendMode != "proxy":
-		writeError(w, http.StatusBadRequest, "bad_request", "backend_mode "+quote(req.BackendMode)+" is not supported; use \"proxy\"")
-		return
-	case req.EnvironmentID == "":
-		writeError(w, http.StatusBadRequest, "bad_request", "environment_id is required")
-		return
-	}
-	if err := validTarget(req.Target); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	if err := req.validate(); err != nil {
+		a.fail(w, err)
 		return
 	}
 	ctx := r.Context()
@@ -128,17 +182,36 @@ func (a *API) createShare(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	ns, err := a.namespaceFor(ctx, req.Namespace)
+	var ns store.Namespace
+	if req.ShareMode == "private" && req.Namespace == "" {
+		ns, err = a.anyNamespace(ctx, acct.ID)
+	} else {
+		ns, err = a.namespaceFor(ctx, req.Namespace, acct.ID)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
 	sh := store.Share{
 		Token: token.New(shareTokenLength), AccountID: acct.ID, EnvironmentID: env.ID, NamespaceID: ns.ID, Namespace: ns.Name,
-		ShareMode: req.ShareMode, BackendMode: req.BackendMode, Target: req.Target, CreatedAt: now(),
+		Name: req.Name, ShareMode: req.ShareMode, BackendMode: req.BackendMode, Target: req.Target, Reserved: req.Reserved, Closed: req.Closed, CreatedAt: now(),
 	}
-	sh.Name = sh.Token // an ephemeral share is named by its token
-	if sh.ZitiServiceID, err = a.ziti.CreateShareService(ctx, sh.Token, env.ZitiIdentityID, []string{"#" + zitiauto.RoleFrontend}); err != nil {
+	if sh.Name == "" {
+		sh.Name = sh.Token // an ephemeral share is named by its token
+	}
+	if req.Policy != nil {
+		if sh.Policy, err = json.Marshal(req.Policy); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	// Frontends dial public shares; accessors dial private ones, once they come.
+	dialRoles, err := DialRoles(ctx, a.store, sh)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if sh.ZitiServiceID, err = a.ziti.CreateShareService(ctx, sh.Token, zitiauto.BindRoles(sh.Reserved, acct.ID, env.ZitiIdentityID), dialRoles); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -157,20 +230,62 @@ func (a *API) createShare(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, view)
 }
 
-// namespaceFor resolves the namespace a share asks for; with none named, the
-// only namespace there is.
-func (a *API) namespaceFor(ctx context.Context, name string) (store.Namespace, error) {
+// namespaceFor resolves the namespace a share asks for (with none named, the
+// only one the account may use) and checks that the account may use it.
+func (a *API) namespaceFor(ctx context.Context, name, accountID string) (store.Namespace, error) {
 	if name != "" {
-		return a.store.NamespaceByName(ctx, strings.ToLower(name))
+		ns, err := a.store.NamespaceByName(ctx, strings.ToLower(name))
+		if err != nil {
+			return ns, err
+		}
+		ok, err := a.store.MayUseNamespace(ctx, ns, accountID)
+		if err != nil {
+			return ns, err
+		}
+		if !ok {
+			return ns, forbiddenError("namespace " + ns.Name + " is closed and your account has not been granted it")
+		}
+		return ns, nil
 	}
 	nss, err := a.store.Namespaces(ctx)
 	if err != nil {
 		return store.Namespace{}, err
 	}
-	if len(nss) != 1 {
-		return store.Namespace{}, inputError("namespace is required: the controller has " + strconv.Itoa(len(nss)) + " namespaces")
+	var usable []store.Namespace
+	var names []string
+	for _, ns := range nss {
+		ok, err := a.store.MayUseNamespace(ctx, ns, accountID)
+		if err != nil {
+			return store.Namespace{}, err
+		}
+		if ok {
+			usable = append(usable, ns)
+			names = append(names, ns.Name)
+		}
 	}
-	return nss[0], nil
+	switch len(usable) {
+	case 1:
+		return usable[0], nil
+	case 0:
+		return store.Namespace{}, forbiddenError("your account may use no namespace yet; ask the admin for one")
+	}
+	return store.Namespace{}, inputError("namespace is required: you may use " + strings.Join(names, ", "))
+}
+
+// anyNamespace is a namespace the account may use, for a private share: it
+// has no host name, and needs a namespace only for its record.
+func (a *API) anyNamespace(ctx context.Context, accountID string) (store.Namespace, error) {
+	nss, err := a.store.Namespaces(ctx)
+	if err != nil {
+		return store.Namespace{}, err
+	}
+	for _, ns := range nss {
+		ok, err := a.store.MayUseNamespace(ctx, ns, accountID)
+		if err != nil || ok {
+			return ns, err
+		}
+	}
+	return store.Namespace{}, forbiddenError("the controller has no namespace your account may use")
 }
 
 func (a *API) view(ctx context.Context, sh store.Share) (ShareView, error) {
@@ -179,6 +294,10 @@ func (a *API) view(ctx context.Context, sh store.Share) (ShareView, error) {
 		return ShareView{}, err
 	}
 	v := ShareView{Share: sh, Host: sh.Host(), FrontendEndpoints: []string{}}
+	if sh.ShareMode != "public" {
+		v.Host = ""
+		return v, nil
+	}
 	for _, f := range fs {
 		v.FrontendEndpoints = append(v.FrontendEndpoints, strings.ReplaceAll(f.URLTemplate, "{host}", sh.Host()))
 	}
@@ -232,8 +351,8 @@ func (a *API) deleteShare(w http.ResponseWriter, r *http.Request) {
 
 // withIdentity makes an overlay identity and calls save with its id. If save
 // fails, the identity is removed again, so a failed request leaves nothing.
-func (a *API) withIdentity(ctx context.Context, name, role string, tags map[string]string, save func(identityID string) error) (enrollmentJWT string, err error) {
-	id, jwt, err := a.ziti.CreateIdentity(ctx, name, []string{role}, tags)
+func (a *API) withIdentity(ctx context.Context, name string, roles []string, tags map[string]string, save func(identityID string) error) (enrollmentJWT string, err error) {
+	id, jwt, err := a.ziti.CreateIdentity(ctx, name, roles, tags)
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,11 +23,23 @@ func validDNSName(name string) error {
 	return nil
 }
 
-// validTarget checks an agent's HTTP target.
-func validTarget(target string) error {
-	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("target %q is not an http:// or https:// URL", target)
+// validTarget checks what an agent serves in a backend mode: an http(s) URL
+// to proxy, a directory or Caddyfile on the agent's machine, or host:port.
+func validTarget(backendMode, target string) error {
+	switch backendMode {
+	case "proxy":
+		u, err := url.Parse(target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return inputError(fmt.Sprintf("target %q is not an http:// or https:// URL", target))
+		}
+	case "tcpTunnel", "udpTunnel":
+		if _, port, err := net.SplitHostPort(target); err != nil || port == "" {
+			return inputError(fmt.Sprintf("target %q is not a host:port address", target))
+		}
+	default:
+		if target == "" {
+			return inputError("target is required: the " + backendMode + " backend serves a path on the agent's machine")
+		}
 	}
 	return nil
 }

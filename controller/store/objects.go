@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -26,8 +27,11 @@ type Environment struct {
 
 // Namespace is a DNS suffix, such as "share.example.com", under which shares get names.
 type Namespace struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Open namespaces take shares from every account; closed ones only from
+	// the accounts granted them.
+	Open      bool      `json:"open"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -135,7 +139,7 @@ func (s *Store) DeleteEnvironment(ctx context.Context, accountID, id string) ([]
 
 // CreateNamespace adds a namespace.
 func (s *Store) CreateNamespace(ctx context.Context, n Namespace) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO namespaces (id, name, created_at) VALUES (?, ?, ?)`), n.ID, n.Name, n.CreatedAt)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO namespaces (id, name, open, created_at) VALUES (?, ?, ?, ?)`), n.ID, n.Name, n.Open, n.CreatedAt)
 	if isUnique(err) {
 		return fmt.Errorf("namespace %s: %w", n.Name, ErrConflict)
 	}
@@ -147,19 +151,56 @@ func (s *Store) CreateNamespace(ctx context.Context, n Namespace) error {
 
 func scanNamespace(row interface{ Scan(...any) error }) (Namespace, error) {
 	var n Namespace
-	err := row.Scan(&n.ID, &n.Name, &n.CreatedAt)
+	err := row.Scan(&n.ID, &n.Name, &n.Open, &n.CreatedAt)
 	return n, err
+}
+
+// GrantNamespace lets an account, named by its email, share in a closed namespace.
+func (s *Store) GrantNamespace(ctx context.Context, namespace, email string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var nsID, acctID string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM namespaces WHERE name = ?`), namespace).Scan(&nsID); err != nil {
+			return notFound(err, "namespace "+namespace)
+		}
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM accounts WHERE email = ?`), email).Scan(&acctID); err != nil {
+			return notFound(err, "account "+email)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO namespace_grants (namespace_id, account_id) VALUES (?, ?)`), nsID, acctID)
+		if isUnique(err) {
+			return fmt.Errorf("%s is already granted %s: %w", email, namespace, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("granting namespace: %w", err)
+		}
+		return nil
+	})
+}
+
+// MayUseNamespace reports whether an account may share in a namespace.
+func (s *Store) MayUseNamespace(ctx context.Context, n Namespace, accountID string) (bool, error) {
+	if n.Open {
+		return true, nil
+	}
+	var granted int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM namespace_grants WHERE namespace_id = ? AND account_id = ?`), n.ID, accountID).Scan(&granted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading namespace grants: %w", err)
+	}
+	return true, nil
 }
 
 // NamespaceByName finds a namespace by its DNS suffix.
 func (s *Store) NamespaceByName(ctx context.Context, name string) (Namespace, error) {
-	n, err := scanNamespace(s.db.QueryRowContext(ctx, s.q(`SELECT id, name, created_at FROM namespaces WHERE name = ?`), name))
+	n, err := scanNamespace(s.db.QueryRowContext(ctx, s.q(`SELECT id, name, open, created_at FROM namespaces WHERE name = ?`), name))
 	return n, notFound(err, "namespace "+name)
 }
 
 // Namespaces lists every namespace.
 func (s *Store) Namespaces(ctx context.Context) ([]Namespace, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at FROM namespaces ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, open, created_at FROM namespaces ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("listing namespaces: %w", err)
 	}
@@ -239,4 +280,9 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 		return nil, fmt.Errorf("reading rows: %w", err)
 	}
 	return out, nil
+}
+
+func scanString(r interface{ Scan(...any) error }) (string, error) {
+	var v string
+	return v, r.Scan(&v)
 }

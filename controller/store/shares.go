@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -12,17 +13,24 @@ import (
 
 // Share is a service an agent offers under a name in a namespace.
 type Share struct {
-	Token         string    `json:"token"`
-	AccountID     string    `json:"-"`
-	EnvironmentID string    `json:"environment_id"`
-	NamespaceID   string    `json:"-"`
-	Namespace     string    `json:"namespace"`
-	Name          string    `json:"name"`
-	ShareMode     string    `json:"share_mode"`
-	BackendMode   string    `json:"backend_mode"`
-	Target        string    `json:"target"`
-	ZitiServiceID string    `json:"ziti_service_id"`
-	CreatedAt     time.Time `json:"created_at"`
+	Token         string `json:"token"`
+	AccountID     string `json:"-"`
+	EnvironmentID string `json:"environment_id"`
+	NamespaceID   string `json:"-"`
+	Namespace     string `json:"namespace"`
+	Name          string `json:"name"`
+	ShareMode     string `json:"share_mode"`
+	BackendMode   string `json:"backend_mode"`
+	Target        string `json:"target"`
+	ZitiServiceID string `json:"ziti_service_id"`
+	// Reserved shares keep their name until released; the others are
+	// removed when their agent stops.
+	Reserved bool `json:"reserved"`
+	// Closed private shares admit only the accounts granted them.
+	Closed bool `json:"closed"`
+	// Policy is the access policy frontends enforce, as JSON; empty for none.
+	Policy    json.RawMessage `json:"policy,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
 	// LastSeenAt is when the reaper last saw the share's agent on the overlay.
 	LastSeenAt sql.NullTime `json:"-"`
 	// BindIdentityID is the Ziti identity of the share's environment.
@@ -32,13 +40,17 @@ type Share struct {
 // Host is the share's full host name.
 func (sh Share) Host() string { return sh.Name + "." + sh.Namespace }
 
-const shareColumns = `s.token, s.account_id, s.environment_id, s.namespace_id, n.name, s.name, s.share_mode, s.backend_mode, s.target, s.ziti_service_id, s.created_at, s.last_seen_at, e.ziti_identity_id`
+const shareColumns = `s.token, s.account_id, s.environment_id, s.namespace_id, n.name, s.name, s.share_mode, s.backend_mode, s.target, s.ziti_service_id, s.reserved, s.closed, s.policy, s.created_at, s.last_seen_at, e.ziti_identity_id`
 const shareFrom = ` FROM shares s JOIN namespaces n ON n.id = s.namespace_id JOIN environments e ON e.id = s.environment_id`
 
 func scanShare(row interface{ Scan(...any) error }) (Share, error) {
 	var sh Share
+	var policy string
 	err := row.Scan(&sh.Token, &sh.AccountID, &sh.EnvironmentID, &sh.NamespaceID, &sh.Namespace, &sh.Name,
-		&sh.ShareMode, &sh.BackendMode, &sh.Target, &sh.ZitiServiceID, &sh.CreatedAt, &sh.LastSeenAt, &sh.BindIdentityID)
+		&sh.ShareMode, &sh.BackendMode, &sh.Target, &sh.ZitiServiceID, &sh.Reserved, &sh.Closed, &policy, &sh.CreatedAt, &sh.LastSeenAt, &sh.BindIdentityID)
+	if policy != "" {
+		sh.Policy = json.RawMessage(policy)
+	}
 	return sh, err
 }
 
@@ -54,8 +66,8 @@ type FrontendChange struct {
 func (s *Store) CreateShare(ctx context.Context, sh Share) ([]FrontendChange, error) {
 	var changes []FrontendChange
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO shares (token, account_id, environment_id, namespace_id, name, share_mode, backend_mode, target, ziti_service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			sh.Token, sh.AccountID, sh.EnvironmentID, sh.NamespaceID, sh.Name, sh.ShareMode, sh.BackendMode, sh.Target, sh.ZitiServiceID, sh.CreatedAt)
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO shares (token, account_id, environment_id, namespace_id, name, share_mode, backend_mode, target, ziti_service_id, reserved, closed, policy, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			sh.Token, sh.AccountID, sh.EnvironmentID, sh.NamespaceID, sh.Name, sh.ShareMode, sh.BackendMode, sh.Target, sh.ZitiServiceID, sh.Reserved, sh.Closed, string(sh.Policy), sh.CreatedAt)
 		if isUnique(err) {
 			return fmt.Errorf("name %s: %w", sh.Host(), ErrConflict)
 		}
@@ -69,7 +81,7 @@ func (s *Store) CreateShare(ctx context.Context, sh Share) ([]FrontendChange, er
 		if err != nil {
 			return err
 		}
-		m := mapping.Mapping{Name: sh.Host(), Share: sh.Token}
+		m := mapping.Mapping{Name: sh.Host(), Share: sh.Token, Policy: sh.Policy}
 		for _, f := range fronts {
 			c, err := s.appendChange(ctx, tx, f, mapping.Upsert, m)
 			if err != nil {
@@ -127,15 +139,7 @@ func (s *Store) deleteShare(ctx context.Context, tx *sql.Tx, sh Share) ([]Fronte
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM shares WHERE token = ?`), sh.Token); err != nil {
 		return nil, fmt.Errorf("deleting share: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT frontend_id, name FROM mappings WHERE share_token = ? ORDER BY frontend_id, name`), sh.Token)
-	if err != nil {
-		return nil, fmt.Errorf("listing share mappings: %w", err)
-	}
-	type key struct{ frontend, name string }
-	keys, err := collect(rows, func(r interface{ Scan(...any) error }) (key, error) {
-		var k key
-		return k, r.Scan(&k.frontend, &k.name)
-	})
+	keys, err := s.shareMappings(ctx, tx, sh.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +221,25 @@ func (s *Store) MapNamespace(ctx context.Context, frontendID, namespace string) 
 			return err
 		}
 		for _, sh := range shares {
-			c, err := s.appendChange(ctx, tx, frontendID, mapping.Upsert, mapping.Mapping{Name: sh.Host(), Share: sh.Token})
+			pol, err := s.mappingPolicy(ctx, tx, sh)
 			if err != nil {
 				return err
 			}
-			changes = append(changes, c)
+			rows, err := tx.QueryContext(ctx, s.q(`SELECT name FROM domains WHERE share_token = ? AND verified_at IS NOT NULL ORDER BY name`), sh.Token)
+			if err != nil {
+				return fmt.Errorf("listing share domains: %w", err)
+			}
+			domains, err := collect(rows, scanString)
+			if err != nil {
+				return err
+			}
+			for _, name := range append([]string{sh.Host()}, domains...) {
+				c, err := s.appendChange(ctx, tx, frontendID, mapping.Upsert, mapping.Mapping{Name: name, Share: sh.Token, Policy: pol})
+				if err != nil {
+					return err
+				}
+				changes = append(changes, c)
+			}
 		}
 		return nil
 	})
@@ -233,8 +251,5 @@ func (s *Store) namespaceFrontendIDs(ctx context.Context, tx *sql.Tx, namespaceI
 	if err != nil {
 		return nil, fmt.Errorf("listing namespace frontends: %w", err)
 	}
-	return collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	})
+	return collect(rows, scanString)
 }

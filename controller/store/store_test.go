@@ -38,6 +38,10 @@ func TestStore(t *testing.T) {
 		{"CompactJournal", testCompactJournal},
 		{"WorkersSeeEveryShare", testWorkersSeeEveryShare},
 		{"DeploymentID", testDeploymentID},
+		{"AgentsRemapTheShare", testAgentsRemapTheShare},
+		{"DomainsMapOnlyOnceVerified", testDomainsMapOnlyOnceVerified},
+		{"ClosedNamespaceGrants", testClosedNamespaceGrants},
+		{"PrivateShareAccesses", testPrivateShareAccesses},
 	}
 	for _, kind := range kinds {
 		t.Run(kind.name, func(t *testing.T) {

@@ -285,8 +285,12 @@ type entity struct {
 	ID   string         `json:"id"`
 	Name string         `json:"name"`
 	Tags map[string]any `json:"tags"`
-	// ServiceID is set on terminators.
+	// ServiceID and Identity (the terminator identity an agent bound with)
+	// are set on terminators.
 	ServiceID string `json:"serviceId"`
+	Identity  string `json:"identity"`
+	// IdentityRoles are set on service policies.
+	IdentityRoles []string `json:"identityRoles"`
 }
 
 // create posts in to collection and returns the new object's id.

@@ -20,6 +20,20 @@ const (
 	RoleEnvironment = "portico-environment"
 )
 
+// AccountRole marks the identities of one account's environments, so that
+// any of them may bind the account's reserved shares.
+func AccountRole(accountID string) string { return "portico-account-" + accountID }
+
+// BindRoles are the identities that may serve a share: the environment
+// that made it, or for a reserved name any of its account's environments,
+// so that agents on several machines can serve one name.
+func BindRoles(reserved bool, accountID, environmentIdentityID string) []string {
+	if reserved {
+		return []string{"#" + AccountRole(accountID)}
+	}
+	return []string{"@" + environmentIdentityID}
+}
+
 // baselinePolicy names the edge-router policy that lets Portico's identities use every router.
 const baselinePolicy = "portico-edge-routers"
 
@@ -120,14 +134,14 @@ func (c *Client) DeleteIdentity(ctx context.Context, id string) error {
 }
 
 // CreateShareService creates the service of a share, named after shareToken and encrypted end
-// to end, with a Bind policy for the identity bindIdentityID, a Dial policy for
+// to end, with a Bind policy for bindIdentityRoles (see BindRoles), a Dial policy for
 // dialIdentityRoles (such as "#portico-frontend" or "@<id>") and a service-edge-router policy
 // for all routers. Every object is tagged with the token. On failure it removes what it made.
-func (c *Client) CreateShareService(ctx context.Context, shareToken, bindIdentityID string, dialIdentityRoles []string) (serviceID string, err error) {
+func (c *Client) CreateShareService(ctx context.Context, shareToken string, bindIdentityRoles, dialIdentityRoles []string) (serviceID string, err error) {
 	if !safeToken.MatchString(shareToken) {
 		return "", fmt.Errorf("creating share service: invalid share token %q", shareToken)
 	}
-	if bindIdentityID == "" {
+	if len(bindIdentityRoles) == 0 {
 		return "", errors.New("creating share service: no identity to bind it")
 	}
 	if dialIdentityRoles == nil {
@@ -167,7 +181,7 @@ func (c *Client) CreateShareService(ctx context.Context, shareToken, bindIdentit
 		"type":          "Bind",
 		"semantic":      "AnyOf",
 		"serviceRoles":  svcRole,
-		"identityRoles": []string{"@" + bindIdentityID},
+		"identityRoles": bindIdentityRoles,
 	}); err != nil {
 		return "", err
 	}
@@ -189,6 +203,53 @@ func (c *Client) CreateShareService(ctx context.Context, shareToken, bindIdentit
 		return "", err
 	}
 	return serviceID, nil
+}
+
+// IdentityRoles are the role references that select exactly the identities ids, for a
+// Dial policy.
+func IdentityRoles(ids []string) []string {
+	roles := make([]string, len(ids))
+	for i, id := range ids {
+		roles[i] = "@" + id
+	}
+	return roles
+}
+
+// SetShareDialRoles makes the share's Dial policy select exactly identityRoles (such as
+// "@<id>"), which may be none. The share's other objects are left alone.
+func (c *Client) SetShareDialRoles(ctx context.Context, shareToken string, identityRoles []string) error {
+	p, err := c.dialPolicy(ctx, shareToken)
+	if err != nil {
+		return err
+	}
+	if identityRoles == nil {
+		identityRoles = []string{}
+	}
+	if err := c.call(ctx, http.MethodPatch, "service-policies/"+url.PathEscape(p.ID), map[string]any{"identityRoles": identityRoles}, nil); err != nil {
+		return fmt.Errorf("setting the dial roles of share %s: %w", shareToken, err)
+	}
+	return nil
+}
+
+// ShareDialRoles returns the identity roles of the share's Dial policy.
+func (c *Client) ShareDialRoles(ctx context.Context, shareToken string) ([]string, error) {
+	p, err := c.dialPolicy(ctx, shareToken)
+	return p.IdentityRoles, err
+}
+
+// dialPolicy finds the share's Dial policy by its name and its tag.
+func (c *Client) dialPolicy(ctx context.Context, shareToken string) (entity, error) {
+	if !safeToken.MatchString(shareToken) {
+		return entity{}, fmt.Errorf("finding dial policy: invalid share token %q", shareToken)
+	}
+	found, err := c.list(ctx, "service-policies", fmt.Sprintf(`name = "%s-dial" and %s`, shareToken, shareFilter(shareToken)))
+	if err != nil {
+		return entity{}, fmt.Errorf("finding the dial policy of share %s: %w", shareToken, err)
+	}
+	if len(found) != 1 {
+		return entity{}, fmt.Errorf("share %s has %d dial policies, want 1", shareToken, len(found))
+	}
+	return found[0], nil
 }
 
 // shareCollections are the collections that hold a share's objects, policies before the
@@ -238,16 +299,20 @@ func (c *Client) Terminators(ctx context.Context, serviceID string) (int, error)
 	return n, nil
 }
 
-// HostedServices returns the ids of the services that have at least one
-// terminator, that is an agent serving them, in one pass over the terminators.
-func (c *Client) HostedServices(ctx context.Context) (map[string]bool, error) {
+// HostedServices returns, for each service that has at least one terminator
+// (an agent bound to it), the terminator identities its agents bound with
+// ("" for an agent that gave none).
+func (c *Client) HostedServices(ctx context.Context) (map[string]map[string]bool, error) {
 	terms, err := c.list(ctx, "terminators", "")
 	if err != nil {
 		return nil, fmt.Errorf("listing terminators: %w", err)
 	}
-	hosted := make(map[string]bool, len(terms))
+	hosted := make(map[string]map[string]bool, len(terms))
 	for _, t := range terms {
-		hosted[t.ServiceID] = true
+		if hosted[t.ServiceID] == nil {
+			hosted[t.ServiceID] = map[string]bool{}
+		}
+		hosted[t.ServiceID][t.Identity] = true
 	}
 	return hosted, nil
 }
@@ -258,11 +323,7 @@ func (c *Client) HostedServices(ctx context.Context) (map[string]bool, error) {
 func (c *Client) ShareTokens(ctx context.Context) (map[string]bool, error) {
 	tokens := map[string]bool{}
 	for _, coll := range shareCollections {
-		filter := fmt.Sprintf(`tags.%s = "share"`, tagPortico)
-		if c.deployment != "" {
-			filter += fmt.Sprintf(` and tags.%s = "%s"`, tagDeployment, c.deployment)
-		}
-		objs, err := c.list(ctx, coll, filter)
+		objs, err := c.list(ctx, coll, c.sharesFilter())
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", coll, err)
 		}
@@ -273,6 +334,31 @@ func (c *Client) ShareTokens(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return tokens, nil
+}
+
+// DialRolesByShare returns the identity roles of the Dial policy of every share of this
+// deployment, by share token, for reconciliation.
+func (c *Client) DialRolesByShare(ctx context.Context) (map[string][]string, error) {
+	policies, err := c.list(ctx, "service-policies", c.sharesFilter())
+	if err != nil {
+		return nil, fmt.Errorf("listing service policies: %w", err)
+	}
+	roles := map[string][]string{}
+	for _, p := range policies {
+		if tok, ok := p.Tags[tagShare].(string); ok && p.Name == tok+"-dial" {
+			roles[tok] = p.IdentityRoles
+		}
+	}
+	return roles, nil
+}
+
+// sharesFilter selects the objects of every share of this deployment.
+func (c *Client) sharesFilter() string {
+	filter := fmt.Sprintf(`tags.%s = "share"`, tagPortico)
+	if c.deployment != "" {
+		filter += fmt.Sprintf(` and tags.%s = "%s"`, tagDeployment, c.deployment)
+	}
+	return filter
 }
 
 // tagged adds the deployment's tag to tags.

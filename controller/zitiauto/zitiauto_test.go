@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openziti/sdk-golang/ziti"
+
 	"github.com/porticoproxy/portico/internal/testenv"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -153,11 +155,11 @@ func TestShareLifecycle(t *testing.T) {
 	}
 
 	share, other := unique("sh"), unique("sh")
-	svcID, err := c.CreateShareService(ctx, share, envID, []string{"#" + RoleFrontend})
+	svcID, err := c.CreateShareService(ctx, share, []string{"@" + envID}, []string{"#" + RoleFrontend})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateShareService(ctx, other, envID, []string{"#" + RoleFrontend}); err != nil {
+	if _, err := c.CreateShareService(ctx, other, []string{"@" + envID}, []string{"#" + RoleFrontend}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -173,7 +175,7 @@ func TestShareLifecycle(t *testing.T) {
 		t.Fatalf("terminators before listen = %d, %v; want 0", n, err)
 	}
 	start := time.Now()
-	ln, err := zitiident.Listen(ctx, host, share)
+	ln, err := zitiident.Listen(ctx, host, share, "agent-x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +185,8 @@ func TestShareLifecycle(t *testing.T) {
 		t.Fatalf("terminators after listen = %d, %v; want 1", n, err)
 	}
 	hosted, err := c.HostedServices(ctx)
-	if err != nil || !hosted[svcID] {
-		t.Fatalf("HostedServices = %v, %v; want it to hold %s", hosted, err, svcID)
+	if err != nil || !hosted[svcID]["agent-x"] {
+		t.Fatalf("HostedServices = %v, %v; want %s served by agent-x", hosted, err, svcID)
 	}
 	tokens, err := c.ShareTokens(ctx)
 	if err != nil || !tokens[share] || !tokens[other] {
@@ -208,7 +210,8 @@ func TestShareLifecycle(t *testing.T) {
 	}()
 
 	start = time.Now()
-	conn, err := zitiident.Dial(ctx, dialer, share)
+	// An agent that bound with a terminator identity is reached by it.
+	conn, err := zitiident.DialWithOptions(ctx, dialer, share, &ziti.DialOptions{Identity: "agent-x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +284,7 @@ func TestCreateShareServiceRollsBack(t *testing.T) {
 	}
 	defer c.DeleteIdentity(context.Background(), envID)
 
-	_, err = c.CreateShareService(ctx, share, envID, []string{"#" + RoleFrontend})
+	_, err = c.CreateShareService(ctx, share, []string{"@" + envID}, []string{"#" + RoleFrontend})
 	if err == nil {
 		t.Fatal("CreateShareService succeeded despite a taken policy name")
 	}
@@ -371,7 +374,7 @@ func TestDeploymentsKeepToTheirOwn(t *testing.T) {
 			t.Fatal(err)
 		}
 		clients[i], shares[i] = c, unique("sh")
-		if _, err := c.CreateShareService(ctx, shares[i], envID, []string{"#" + RoleFrontend}); err != nil {
+		if _, err := c.CreateShareService(ctx, shares[i], []string{"@" + envID}, []string{"#" + RoleFrontend}); err != nil {
 			t.Fatal(err)
 		}
 		defer c.DeleteShareService(context.Background(), shares[i])
@@ -387,5 +390,105 @@ func TestDeploymentsKeepToTheirOwn(t *testing.T) {
 	}
 	if _, err := New(Config{ManagementURL: network.CtrlAddress, Username: "admin", Deployment: `x" or true`}); err == nil {
 		t.Error("a deployment id that would break out of a filter was accepted")
+	}
+}
+
+// TestShareDialRoles: a private share's Dial policy names its accessors, and
+// an identity dials the share only while the policy names it.
+func TestShareDialRoles(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t)
+	if err := c.EnsureBaseline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	envID, envIdentity := enrolledIdentity(ctx, t, c, unique("env-"), RoleEnvironment)
+	accID, accIdentity := enrolledIdentity(ctx, t, c, unique("acc-"), RoleEnvironment)
+	host, err := zitiident.NewContextFromJSON(envIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	accessor, err := zitiident.NewContextFromJSON(accIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer accessor.Close()
+
+	share := unique("sh")
+	if _, err := c.CreateShareService(ctx, share, []string{"@" + envID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.DeleteShareService(context.Background(), share) })
+	if roles, err := c.ShareDialRoles(ctx, share); err != nil || len(roles) != 0 {
+		t.Fatalf("dial roles of a new private share = %v, %v; want none", roles, err)
+	}
+	ln, err := zitiident.Listen(ctx, host, share, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if msg, err := readFrame(conn); err == nil {
+					writeFrame(conn, msg)
+				}
+			}()
+		}
+	}()
+	dial := func(zc ziti.Context) error {
+		conn, err := zitiident.Dial(ctx, zc, share)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := writeFrame(conn, []byte("ping")); err != nil {
+			return err
+		}
+		_, err = readFrame(conn)
+		return err
+	}
+	if err := dial(accessor); err == nil {
+		t.Fatal("an identity the dial policy does not name dialed the share")
+	}
+
+	if err := c.SetShareDialRoles(ctx, share, IdentityRoles([]string{accID})); err != nil {
+		t.Fatal(err)
+	}
+	if roles, err := c.ShareDialRoles(ctx, share); err != nil || fmt.Sprint(roles) != "[@"+accID+"]" {
+		t.Fatalf("dial roles = %v, %v; want [@%s]", roles, err, accID)
+	}
+	if err := dial(accessor); err != nil {
+		t.Fatalf("dialing once named: %v", err)
+	}
+	if byTag, _ := shareCounts(ctx, t, c, share); !sameCounts(byTag, fullShare) {
+		t.Fatalf("setting the dial roles changed the share's objects: %v", byTag)
+	}
+
+	if err := c.SetShareDialRoles(ctx, share, nil); err != nil {
+		t.Fatal(err)
+	}
+	if roles, err := c.ShareDialRoles(ctx, share); err != nil || len(roles) != 0 {
+		t.Fatalf("dial roles after removing all = %v, %v", roles, err)
+	}
+	// A context made now no longer sees the service. (A context that dialed
+	// before keeps the service it cached for up to a minute.)
+	later, err := zitiident.NewContextFromJSON(accIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer later.Close()
+	if err := dial(later); err == nil {
+		t.Fatal("an identity no longer named dialed the share")
+	}
+
+	if err := c.SetShareDialRoles(ctx, unique("nosuchshare"), nil); err == nil || !strings.Contains(err.Error(), "0 dial policies") {
+		t.Errorf("setting the dial roles of an unknown share: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -22,26 +23,35 @@ const checkEvery = 5 * time.Second
 
 // Share serves one share's service until ctx ends.
 type Share struct {
-	Ziti     ziti.Context
-	Service  string // the share token
+	Ziti    ziti.Context
+	Service string // the share token
+	// Identity, if set, binds the service under this terminator identity,
+	// so frontends can address this agent among several.
+	Identity string
 	Target   *url.URL
 	Insecure bool
-	Logger   *zap.Logger
+	// Backend serves what arrives, such as a TCPTunnel or a Caddy; nil
+	// proxies HTTP to Target.
+	Backend Backend
+	Logger  *zap.Logger
 }
 
 // Run binds the service, calls ready once it is bound, and forwards to the
 // target until ctx ends. When the binding is lost, it binds again. It fails
-// only if the first bind does.
-func (s *Share) Run(ctx context.Context, ready func()) error {
+// only if the first bind or ready does.
+func (s *Share) Run(ctx context.Context, ready func() error) error {
 	ln, svcID, err := s.bind(ctx)
 	if err != nil {
 		return err
 	}
-	ready()
+	if err := ready(); err != nil {
+		ln.Close()
+		return err
+	}
 	for {
 		watch, stop := context.WithCancel(ctx)
 		go s.watch(watch, ln, svcID)
-		err := Serve(ctx, ln, s.Target, s.Insecure, s.Logger)
+		err := s.serve(ctx, ln)
 		stop()
 		ln.Close()
 		if ctx.Err() != nil {
@@ -62,10 +72,17 @@ func (s *Share) Run(ctx context.Context, ready func()) error {
 	}
 }
 
+func (s *Share) serve(ctx context.Context, ln net.Listener) error {
+	if s.Backend != nil {
+		return s.Backend.Serve(ctx, ln, s.Logger)
+	}
+	return Serve(ctx, ln, s.Target, s.Insecure, s.Logger)
+}
+
 func (s *Share) bind(ctx context.Context) (edge.Listener, string, error) {
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ln, err := zitiident.Listen(lctx, s.Ziti, s.Service)
+	ln, err := zitiident.Listen(lctx, s.Ziti, s.Service, s.Identity)
 	if err != nil {
 		return nil, "", fmt.Errorf("binding share %s on the overlay: %w", s.Service, err)
 	}

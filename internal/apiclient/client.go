@@ -11,10 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/status"
 )
 
@@ -154,6 +156,7 @@ type Account struct {
 type Namespace struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	Open bool   `json:"open"`
 }
 
 // Frontend is a frontend record; Secret and EnrollmentJWT only come back
@@ -179,11 +182,16 @@ type Environment struct {
 
 // ShareRequest asks for a new share.
 type ShareRequest struct {
-	EnvironmentID string `json:"environment_id"`
-	ShareMode     string `json:"share_mode,omitempty"`
-	BackendMode   string `json:"backend_mode,omitempty"`
-	Target        string `json:"target"`
-	Namespace     string `json:"namespace,omitempty"`
+	EnvironmentID string         `json:"environment_id"`
+	ShareMode     string         `json:"share_mode,omitempty"`
+	BackendMode   string         `json:"backend_mode,omitempty"`
+	Target        string         `json:"target,omitempty"`
+	Namespace     string         `json:"namespace,omitempty"`
+	Reserved      bool           `json:"reserved,omitempty"`
+	Name          string         `json:"name,omitempty"`
+	Policy        *policy.Policy `json:"policy,omitempty"`
+	// Closed private shares admit only the accounts their owner grants.
+	Closed bool `json:"closed,omitempty"`
 }
 
 // Share is a share with the URLs that reach it.
@@ -196,8 +204,28 @@ type Share struct {
 	ShareMode         string    `json:"share_mode"`
 	BackendMode       string    `json:"backend_mode"`
 	Target            string    `json:"target"`
+	Reserved          bool      `json:"reserved"`
+	Closed            bool      `json:"closed"`
 	FrontendEndpoints []string  `json:"frontend_endpoints"`
 	CreatedAt         time.Time `json:"created_at"`
+}
+
+// Access is an environment's access to a private share, with what the
+// accessor needs to serve it locally.
+type Access struct {
+	ID            string `json:"id"`
+	ShareToken    string `json:"share_token"`
+	EnvironmentID string `json:"environment_id"`
+	BackendMode   string `json:"backend_mode"`
+}
+
+// Domain is a custom domain attached to a reserved share, with the TXT
+// record that verifies it.
+type Domain struct {
+	Name     string `json:"domain"`
+	Verified bool   `json:"verified"`
+	TXTName  string `json:"txt_name"`
+	TXTValue string `json:"txt_value"`
 }
 
 // CreateAccount creates an account (admin).
@@ -206,10 +234,16 @@ func (c *Client) CreateAccount(ctx context.Context, email string) (Account, erro
 	return a, c.do(ctx, http.MethodPost, "/accounts", map[string]string{"email": email}, &a)
 }
 
-// CreateNamespace creates a namespace (admin).
-func (c *Client) CreateNamespace(ctx context.Context, name string) (Namespace, error) {
+// CreateNamespace creates a namespace (admin). A closed one takes shares
+// only from the accounts granted it.
+func (c *Client) CreateNamespace(ctx context.Context, name string, open bool) (Namespace, error) {
 	var n Namespace
-	return n, c.do(ctx, http.MethodPost, "/namespaces", map[string]string{"name": name}, &n)
+	return n, c.do(ctx, http.MethodPost, "/namespaces", map[string]any{"name": name, "open": open}, &n)
+}
+
+// GrantNamespace lets an account share in a closed namespace (admin).
+func (c *Client) GrantNamespace(ctx context.Context, namespace, email string) error {
+	return c.do(ctx, http.MethodPost, "/namespaces/"+url.PathEscape(namespace)+"/grants", map[string]string{"email": email}, nil)
 }
 
 // Namespaces lists the namespaces.
@@ -261,6 +295,88 @@ func (c *Client) Shares(ctx context.Context) ([]Share, error) {
 // DeleteShare deletes a share.
 func (c *Client) DeleteShare(ctx context.Context, token string) error {
 	return c.do(ctx, http.MethodDelete, "/shares/"+token, nil, nil)
+}
+
+// ShareByName finds one of the account's shares by its name, in namespace
+// if that is not empty.
+func (c *Client) ShareByName(ctx context.Context, name, namespace string) (Share, error) {
+	shares, err := c.Shares(ctx)
+	if err != nil {
+		return Share{}, err
+	}
+	var found []Share
+	for _, s := range shares {
+		if s.Name == strings.ToLower(name) && (namespace == "" || s.Namespace == strings.ToLower(namespace)) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Share{}, fmt.Errorf("you have no share named %q (see portico reserve)", name)
+	case 1:
+		return found[0], nil
+	}
+	return Share{}, fmt.Errorf("you have shares named %q in several namespaces; pick one with --namespace", name)
+}
+
+// AddAgent registers an agent serving a share under its terminator identity.
+func (c *Client) AddAgent(ctx context.Context, token, id, target string) error {
+	return c.do(ctx, http.MethodPost, "/shares/"+token+"/agents", map[string]string{"id": id, "target": target}, nil)
+}
+
+// RemoveAgent takes an agent out of its share's rotation.
+func (c *Client) RemoveAgent(ctx context.Context, token, id string) error {
+	return c.do(ctx, http.MethodDelete, "/shares/"+token+"/agents/"+id, nil, nil)
+}
+
+// CreateAccess lets an environment's identity dial a private share.
+func (c *Client) CreateAccess(ctx context.Context, token, environmentID string) (Access, error) {
+	var a Access
+	return a, c.do(ctx, http.MethodPost, "/shares/"+url.PathEscape(token)+"/accesses", map[string]string{"environment_id": environmentID}, &a)
+}
+
+// DeleteAccess ends an access to a private share.
+func (c *Client) DeleteAccess(ctx context.Context, token, id string) error {
+	return c.do(ctx, http.MethodDelete, "/shares/"+url.PathEscape(token)+"/accesses/"+url.PathEscape(id), nil, nil)
+}
+
+// DeleteEnvironmentAccesses ends every access of an environment to a
+// private share and returns how many there were.
+func (c *Client) DeleteEnvironmentAccesses(ctx context.Context, token, environmentID string) (int, error) {
+	var out struct {
+		Removed int `json:"removed"`
+	}
+	q := url.Values{"environment_id": {environmentID}}
+	err := c.do(ctx, http.MethodDelete, "/shares/"+url.PathEscape(token)+"/accesses?"+q.Encode(), nil, &out)
+	return out.Removed, err
+}
+
+// GrantShare lets an account access a closed private share.
+func (c *Client) GrantShare(ctx context.Context, token, email string) error {
+	return c.do(ctx, http.MethodPost, "/shares/"+url.PathEscape(token)+"/grants", map[string]string{"email": email}, nil)
+}
+
+// AddDomain attaches a custom domain to a reserved share, unverified.
+func (c *Client) AddDomain(ctx context.Context, token, domain string) (Domain, error) {
+	var d Domain
+	return d, c.do(ctx, http.MethodPost, "/shares/"+token+"/domains", map[string]string{"domain": domain}, &d)
+}
+
+// VerifyDomain asks the controller to check the domain's TXT record.
+func (c *Client) VerifyDomain(ctx context.Context, token, domain string) (Domain, error) {
+	var d Domain
+	return d, c.do(ctx, http.MethodPost, "/shares/"+token+"/domains/"+url.PathEscape(domain)+"/verify", nil, &d)
+}
+
+// Domains lists a share's custom domains.
+func (c *Client) Domains(ctx context.Context, token string) ([]Domain, error) {
+	var ds []Domain
+	return ds, c.do(ctx, http.MethodGet, "/shares/"+token+"/domains", nil, &ds)
+}
+
+// DeleteDomain detaches a custom domain from a share.
+func (c *Client) DeleteDomain(ctx context.Context, token, domain string) error {
+	return c.do(ctx, http.MethodDelete, "/shares/"+token+"/domains/"+url.PathEscape(domain), nil, nil)
 }
 
 // Controllers lists the live controllers.

@@ -60,7 +60,7 @@ func TestAPIErrorIsNotRetriedElsewhere(t *testing.T) {
 	defer conflict.Close()
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { second++ }))
 	defer other.Close()
-	_, err := New(conflict.URL+","+other.URL, "tok").CreateNamespace(context.Background(), "x.example.com")
+	_, err := New(conflict.URL+","+other.URL, "tok").CreateNamespace(context.Background(), "x.example.com", true)
 	if !IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "name taken") || second != 0 {
 		t.Fatalf("err = %v, second controller called %d times", err, second)
 	}

@@ -3,9 +3,12 @@
 package mapping
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 // Op is what a change does to a mapping.
@@ -46,7 +49,13 @@ type Change struct {
 // once per change so that the request path allocates nothing.
 type Route struct {
 	Mapping
-	// Upstreams is what the dynamic upstream module returns for this share.
+	// Access is the share's compiled access policy; nil when it has none.
+	Access *policy.Compiled
+	// AccessErr, if set, says why the share's policy did not compile. Such a
+	// share fails closed: it refuses every request.
+	AccessErr error
+	// Upstreams is what the dynamic upstream module returns for this share:
+	// one per agent named by the policy, else one for the whole service.
 	Upstreams []*reverseproxy.Upstream
 }
 
@@ -55,10 +64,31 @@ type Route struct {
 const UpstreamPort = "80"
 
 func newRoute(m Mapping) *Route {
-	return &Route{
-		Mapping:   m,
-		Upstreams: []*reverseproxy.Upstream{{Dial: m.Share + ":" + UpstreamPort}},
+	r := &Route{Mapping: m}
+	r.Access, r.AccessErr = policy.Compile(m.Policy)
+	if agents := r.Access.Agents(); len(agents) > 0 {
+		for _, a := range agents {
+			r.Upstreams = append(r.Upstreams, &reverseproxy.Upstream{Dial: AgentDial(a, m.Share)})
+		}
+	} else {
+		r.Upstreams = []*reverseproxy.Upstream{{Dial: m.Share + ":" + UpstreamPort}}
 	}
+	return r
+}
+
+// AgentDial is the upstream address of one agent of a share; the transport
+// dials the share's service with the agent as the terminator identity.
+func AgentDial(agent, share string) string {
+	return agent + "@" + share + ":" + UpstreamPort
+}
+
+// SplitDialHost splits the host part of an upstream's dial address into the
+// agent (empty for the whole service) and the share's service.
+func SplitDialHost(host string) (agent, service string) {
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		return host[:i], host[i+1:]
+	}
+	return "", host
 }
 
 // Result says what Apply did with a change.

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -165,4 +166,57 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestRouteCompilesPolicy(t *testing.T) {
+	tests := []struct {
+		name      string
+		policy    string
+		access    bool
+		accessErr string
+		dials     []string
+	}{
+		{name: "no policy", dials: []string{"sa:80"}},
+		{name: "empty policy", policy: "{}", dials: []string{"sa:80"}},
+		{name: "ip rule", policy: `{"ip_allow":["10.0.0.0/8"]}`, access: true, dials: []string{"sa:80"}},
+		{name: "agents", policy: `{"agents":["ag1","ag2"]}`, access: true, dials: []string{"ag1@sa:80", "ag2@sa:80"}},
+		{name: "invalid policy fails closed", policy: `{"ip_allow":["not-an-ip"]}`, accessErr: "ip_allow[0]", dials: []string{"sa:80"}},
+		{name: "malformed policy fails closed", policy: `{"x":1}`, accessErr: `unknown field "x"`, dials: []string{"sa:80"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := NewTable()
+			tab.Replace(1, []Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(tt.policy)}})
+			r, _ := tab.Lookup("a.ns")
+			if r == nil {
+				t.Fatal("no route: a share whose policy does not compile must still be routed, to refuse it")
+			}
+			if (r.Access != nil) != tt.access {
+				t.Errorf("Access = %v, want one: %v", r.Access, tt.access)
+			}
+			if tt.accessErr == "" && r.AccessErr != nil || tt.accessErr != "" && (r.AccessErr == nil || !strings.Contains(r.AccessErr.Error(), tt.accessErr)) {
+				t.Errorf("AccessErr = %v, want %q", r.AccessErr, tt.accessErr)
+			}
+			var dials []string
+			for _, u := range r.Upstreams {
+				dials = append(dials, u.Dial)
+			}
+			if strings.Join(dials, " ") != strings.Join(tt.dials, " ") {
+				t.Errorf("upstreams = %v, want %v", dials, tt.dials)
+			}
+		})
+	}
+}
+
+func TestSplitDialHost(t *testing.T) {
+	for host, want := range map[string][2]string{
+		"share":     {"", "share"},
+		"ag1@share": {"ag1", "share"},
+		"a@b@share": {"a@b", "share"},
+		"@share":    {"", "share"},
+	} {
+		if a, s := SplitDialHost(host); a != want[0] || s != want[1] {
+			t.Errorf("SplitDialHost(%q) = %q, %q; want %q", host, a, s, want)
+		}
+	}
 }

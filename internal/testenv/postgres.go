@@ -30,28 +30,49 @@ func Postgres(tb testing.TB) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	dsn, drop, err := CreatePostgresDB(ctx)
+	Require(tb, "PostgreSQL", err)
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Log(err)
+		}
+	})
+	return dsn
+}
+
+// CreatePostgresDB creates a database with a unique name on the server of
+// PostgresAdminDSN and returns its DSN and a function that drops it. It is
+// Postgres for programs, such as the benchmark harness, that have no test.
+func CreatePostgresDB(ctx context.Context) (dsn string, drop func() error, err error) {
 	admin, err := sql.Open("pgx", PostgresAdminDSN())
 	if err == nil {
 		err = admin.PingContext(ctx)
 	}
-	Require(tb, "PostgreSQL", err)
+	if err != nil {
+		if admin != nil {
+			admin.Close()
+		}
+		return "", nil, err
+	}
+	u, err := url.Parse(PostgresAdminDSN())
+	if err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("PostgreSQL DSN must be a URL: %w", err)
+	}
 	name := fmt.Sprintf("portico_test_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		admin.Close()
-		tb.Fatalf("creating test database: %v", err)
+		return "", nil, fmt.Errorf("creating test database: %w", err)
 	}
-	tb.Cleanup(func() {
+	drop = func() error {
 		defer admin.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			tb.Logf("dropping test database %s: %v", name, err)
+			return fmt.Errorf("dropping test database %s: %w", name, err)
 		}
-	})
-	u, err := url.Parse(PostgresAdminDSN())
-	if err != nil {
-		tb.Fatalf("PostgreSQL DSN must be a URL: %v", err)
+		return nil
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }

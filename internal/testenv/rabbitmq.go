@@ -31,29 +31,45 @@ const (
 // test fails in CI and is skipped elsewhere.
 func RabbitMQ(tb testing.TB) (amqpURL string) {
 	tb.Helper()
+	amqpURL, drop, err := CreateRabbitMQVhost(tb.Name())
+	Require(tb, "RabbitMQ", err)
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Log(err)
+		}
+	})
+	return amqpURL
+}
+
+// CreateRabbitMQVhost creates a uniquely named virtual host, named after label, on the local
+// broker, grants the guest user everything in it, and returns its AMQP URL and a function that
+// deletes it with all it holds. It is RabbitMQ for programs that have no test.
+func CreateRabbitMQVhost(label string) (amqpURL string, drop func() error, err error) {
 	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
-		Require(tb, "RabbitMQ (rabbitmqctl)", err)
+		return "", nil, err
 	}
 	conn, err := net.DialTimeout("tcp", rabbitMQAddr, 2*time.Second)
 	if err != nil {
-		Require(tb, "RabbitMQ", fmt.Errorf("broker at %s does not answer: %w", rabbitMQAddr, err))
+		return "", nil, fmt.Errorf("broker at %s does not answer: %w", rabbitMQAddr, err)
 	}
 	conn.Close()
 
-	vhost := uniqueVhost(tb.Name())
+	vhost := uniqueVhost(label)
 	if err := rabbitmqctl("add_vhost", vhost); err != nil {
-		Require(tb, "RabbitMQ", err)
+		return "", nil, err
 	}
-	tb.Cleanup(func() {
+	drop = func() error {
 		// delete_vhost also closes the connections still open in it.
 		if err := rabbitmqctl("delete_vhost", vhost); err != nil {
-			tb.Logf("deleting rabbitmq vhost %s: %v", vhost, err)
+			return fmt.Errorf("deleting rabbitmq vhost %s: %w", vhost, err)
 		}
-	})
-	if err := rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"); err != nil {
-		tb.Fatalf("granting guest access to rabbitmq vhost %s: %v", vhost, err)
+		return nil
 	}
-	return "amqp://guest:guest@" + rabbitMQAddr + "/" + url.PathEscape(vhost)
+	if err := rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"); err != nil {
+		drop()
+		return "", nil, fmt.Errorf("granting guest access to rabbitmq vhost %s: %w", vhost, err)
+	}
+	return "amqp://guest:guest@" + rabbitMQAddr + "/" + url.PathEscape(vhost), drop, nil
 }
 
 // CloseRabbitMQConnections force-closes every client connection of a vhost, as a broker

@@ -260,3 +260,12 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// FreeAddr returns a free loopback TCP address, such as 127.0.0.1:41234.
+func FreeAddr() string {
+	ports, err := freePorts(1)
+	if err != nil {
+		panic("no free loopback port: " + err.Error())
+	}
+	return "127.0.0.1:" + strconv.Itoa(ports[0])
+}

@@ -100,9 +100,30 @@ func awaitVersionProbe(zc ziti.Context) {
 	}
 }
 
+// dialTimeout is how long a dial without a deadline waits, as the SDK's DialContext does.
+const dialTimeout = 5 * time.Second
+
 // Dial connects to service through zc. A service created after zc authenticated is invisible
 // to zc until its 5-minute refresh, so on a miss Dial asks the controller once and retries.
 func Dial(ctx context.Context, zc ziti.Context, service string) (edge.Conn, error) {
+	return DialWithOptions(ctx, zc, service, nil)
+}
+
+// DialWithOptions is Dial with the SDK's dial options, for example the Identity of the one
+// terminator (agent) to reach. With nil options it is Dial. Without a ConnectTimeout or a
+// deadline on ctx, it waits 5 s for the connection, as Dial does.
+func DialWithOptions(ctx context.Context, zc ziti.Context, service string, opts *ziti.DialOptions) (edge.Conn, error) {
+	if _, ok := ctx.Deadline(); opts != nil && opts.ConnectTimeout == 0 && !ok {
+		o := *opts
+		o.ConnectTimeout = dialTimeout
+		opts = &o
+	}
+	dial := func() (edge.Conn, error) {
+		if opts == nil {
+			return zc.DialContext(ctx, service)
+		}
+		return zc.DialContextWithOptions(ctx, service, opts)
+	}
 	refreshed := false
 	if _, ok := zc.GetService(service); !ok {
 		if err := refresh(zc, service); err != nil {
@@ -110,13 +131,13 @@ func Dial(ctx context.Context, zc ziti.Context, service string) (edge.Conn, erro
 		}
 		refreshed = true
 	}
-	conn, err := zc.DialContext(ctx, service)
+	conn, err := dial()
 	if err != nil && !refreshed && isMiss(err) && ctx.Err() == nil {
 		// The cached service may be stale (deleted and created again under the same name).
 		if rerr := refresh(zc, service); rerr != nil {
 			return nil, fmt.Errorf("dialing %q: %w", service, rerr)
 		}
-		conn, err = zc.DialContext(ctx, service)
+		conn, err = dial()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dialing %q: %w", service, err)
@@ -126,8 +147,9 @@ func Dial(ctx context.Context, zc ziti.Context, service string) (edge.Conn, erro
 
 // Listen binds service through zc and returns once a router has accepted the bind, so a dial
 // that follows finds a terminator. While a new service or its Bind policy propagates to zc, it
-// refreshes the service and retries for up to 10 s, within ctx.
-func Listen(ctx context.Context, zc ziti.Context, service string) (edge.Listener, error) {
+// refreshes the service and retries for up to 10 s, within ctx. A non-empty identity names
+// the terminator, so that a dialer can pick this listener among several.
+func Listen(ctx context.Context, zc ziti.Context, service, identity string) (edge.Listener, error) {
 	ctx, cancel := context.WithTimeout(ctx, listenRetryFor)
 	defer cancel()
 
@@ -138,7 +160,7 @@ func Listen(ctx context.Context, zc ziti.Context, service string) (edge.Listener
 			lastErr = refresh(zc, service)
 		}
 		if lastErr == nil || !errors.Is(lastErr, ErrServiceNotFound) {
-			opts := &ziti.ListenOptions{WaitForNEstablishedListeners: 1}
+			opts := &ziti.ListenOptions{WaitForNEstablishedListeners: 1, Identity: identity}
 			// The SDK's wait for the bind ignores ctx, so bound it by what is left of ctx.
 			if dl, ok := ctx.Deadline(); ok {
 				opts.ConnectTimeout = max(time.Until(dl), time.Second)

@@ -85,7 +85,7 @@ func TestListenAndDialNewService(t *testing.T) {
 	dialer := authenticated(t, feFile)
 
 	share := fmt.Sprintf("zi%d", time.Now().UnixNano())
-	if _, err := admin.CreateShareService(ctx, share, envID, []string{"#" + zitiauto.RoleFrontend}); err != nil {
+	if _, err := admin.CreateShareService(ctx, share, []string{"@" + envID}, []string{"#" + zitiauto.RoleFrontend}); err != nil {
 		t.Fatal(err)
 	}
 	defer admin.DeleteShareService(context.Background(), share)
@@ -94,7 +94,7 @@ func TestListenAndDialNewService(t *testing.T) {
 	_, dialerSees := dialer.GetService(share)
 	t.Logf("before Listen and Dial the contexts see the new service: host %v, dialer %v", hostSees, dialerSees)
 
-	ln, err := zitiident.Listen(ctx, host, share)
+	ln, err := zitiident.Listen(ctx, host, share, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
+)
+
+// headerBackend answers with the request headers it received, as JSON.
+func headerBackend(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "backend/1.0")
+		json.NewEncoder(w).Encode(r.Header)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// do sends a request through the frontend and returns the answer and the
+// headers the backend saw (nil unless the answer is 200).
+func do(t *testing.T, cl *http.Client, host string, header http.Header) (*http.Response, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+host+"/", nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var seen http.Header
+	if resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(&seen); err != nil {
+			t.Fatalf("backend answer: %v", err)
+		}
+	}
+	return resp, seen
+}
+
+func TestBasicAuthAndHeaderRules(t *testing.T) {
+	_, home := account(t, "basic")
+	ag := startCLIAgent(t, home, "share", "public", headerBackend(t).URL,
+		"--basic-auth", "alice:s3cret", "--basic-auth", "bob:hunter2",
+		"--request-header", "X-From: portico", "--remove-request-header", "X-Debug",
+		"--response-header", "X-Frame-Options: DENY", "--remove-response-header", "Server")
+	wantWithin(t, 10*time.Second, "the share to ask for a login", wantStatus(ag.host, 401))
+
+	auth := func(user, pass string) http.Header {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.SetBasicAuth(user, pass)
+		return r.Header
+	}
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+		status int
+	}{
+		{"no credentials", nil, 401},
+		{"wrong password", auth("alice", "nope"), 401},
+		{"unknown user", auth("mallory", "s3cret"), 401},
+		{"another user's password", auth("bob", "s3cret"), 401},
+	} {
+		resp, _ := do(t, frontendClient, ag.host, tt.header)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.status)
+		}
+		if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Basic realm=`) {
+			t.Errorf("%s: WWW-Authenticate %q", tt.name, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+
+	h := auth("alice", "s3cret")
+	h.Set("X-Portico-User", "root") // a spoofed identity
+	h.Set("X-Portico-Auth", "oauth")
+	h.Set("X-Debug", "1")
+	resp, seen := do(t, frontendClient, ag.host, h)
+	if resp.StatusCode != 200 {
+		t.Fatalf("alice with her password: %d", resp.StatusCode)
+	}
+	if seen.Get("X-Portico-User") != "alice" || seen.Get("X-Portico-Auth") != "basic" || len(seen.Values("X-Portico-User")) != 1 {
+		t.Errorf("backend saw identity %q/%q, want alice/basic and no spoofed value", seen.Values("X-Portico-User"), seen.Get("X-Portico-Auth"))
+	}
+	if seen.Get("Authorization") != "" || seen.Get("X-From") != "portico" || seen.Get("X-Debug") != "" {
+		t.Errorf("request headers at the backend: %v", seen)
+	}
+	if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Server") != "" {
+		t.Errorf("response headers: %v", resp.Header)
+	}
+	if resp, _ := do(t, frontendClient, ag.host, auth("bob", "hunter2")); resp.StatusCode != 200 {
+		t.Errorf("bob with his password: %d", resp.StatusCode)
+	}
+}
+
+func TestIdentityHeadersAreStrippedWithoutAPolicy(t *testing.T) {
+	_, home := account(t, "spoof")
+	ag := startCLIAgent(t, home, "share", "public", headerBackend(t).URL)
+	wantWithin(t, 10*time.Second, "the share to answer", wantStatus(ag.host, 200))
+	resp, seen := do(t, frontendClient, ag.host, http.Header{"X-Portico-User": {"admin@example.com"}, "X-Portico-Auth": {"oauth"}, "X-Portico-Anything": {"x"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for k := range seen {
+		if strings.HasPrefix(k, "X-Portico-") {
+			t.Errorf("the backend received the client's %s: %q", k, seen.Values(k))
+		}
+	}
+}
+
+func TestIPAllowAndDeny(t *testing.T) {
+	_, home := account(t, "ips")
+	backend := headerBackend(t).URL
+	denied := startCLIAgent(t, home, "share", "public", backend, "--deny-ip", "127.0.0.0/8")
+	notAllowed := startCLIAgent(t, home, "share", "public", backend, "--allow-ip", "10.0.0.0/8", "--allow-ip", "2001:db8::/32")
+	allowed := startCLIAgent(t, home, "share", "public", backend, "--allow-ip", "127.0.0.1", "--deny-ip", "10.1.0.0/16")
+	wantWithin(t, 10*time.Second, "the allowed share to answer", wantStatus(allowed.host, 200))
+	// The client is 127.0.0.1, and the frontend trusts no proxy, so a
+	// forwarded address the client made up changes nothing.
+	spoof := http.Header{"X-Forwarded-For": {"10.0.0.7"}, "X-Real-Ip": {"10.0.0.7"}}
+	for _, tt := range []struct {
+		host   string
+		status int
+	}{{denied.host, 403}, {notAllowed.host, 403}, {allowed.host, 200}} {
+		for _, h := range []http.Header{nil, spoof} {
+			if resp, _ := do(t, frontendClient, tt.host, h); resp.StatusCode != tt.status {
+				t.Errorf("%s with %v: %d, want %d", tt.host, h, resp.StatusCode, tt.status)
+			}
+		}
+	}
+}
+
+func TestOIDCLoginRoundTrip(t *testing.T) {
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Shutdown() })
+	oc := idp.Config()
+	if err := loadCaddyConfig(caddyConfig{app: fmt.Sprintf(`oauth {
+			cookie_key 0123456789abcdef0123456789abcdef-e2e
+			oidc local {
+				issuer %s
+				client_id %s
+				client_secret %s
+			}
+		}`, idp.Issuer(), oc.ClientID, oc.ClientSecret)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loadCaddy("") })
+
+	_, home := account(t, "oidc")
+	ag := startCLIAgent(t, home, "share", "public", headerBackend(t).URL, "--oauth-provider", "local", "--oauth-email-domain", "example.com")
+	// A browser that reaches the share through the frontend and the
+	// provider directly, keeping cookies.
+	browser := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if strings.HasSuffix(strings.Split(addr, ":")[0], "."+namespace) {
+					addr = stack.httpAddr
+				}
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+		}}
+	}
+	wantWithin(t, 10*time.Second, "the share to send visitors to log in", func() error {
+		cl := browser()
+		cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, _ := do(t, cl, ag.host, nil)
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), idp.Issuer()) {
+			return fmt.Errorf("%d to %q, want a redirect to the provider", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		return nil
+	})
+
+	ann := browser()
+	idp.QueueUser(&mockoidc.MockUser{Subject: "ann", Email: "ann@example.com", EmailVerified: true})
+	resp, seen := do(t, ann, ag.host, http.Header{"X-Portico-User": {"root@example.com"}})
+	if resp.StatusCode != 200 || seen.Get("X-Portico-User") != "ann@example.com" || seen.Get("X-Portico-Auth") != "oauth" {
+		t.Fatalf("after logging in: %d, backend saw %q/%q", resp.StatusCode, seen.Values("X-Portico-User"), seen.Get("X-Portico-Auth"))
+	}
+	// The session cookie carries her on without the provider.
+	if resp, seen := do(t, ann, ag.host, nil); resp.StatusCode != 200 || seen.Get("X-Portico-User") != "ann@example.com" {
+		t.Errorf("second visit: %d %q", resp.StatusCode, seen.Get("X-Portico-User"))
+	}
+
+	idp.QueueUser(&mockoidc.MockUser{Subject: "bob", Email: "bob@elsewhere.org", EmailVerified: true})
+	if resp, _ := do(t, browser(), ag.host, nil); resp.StatusCode != 403 {
+		t.Errorf("an email outside example.com: %d, want 403", resp.StatusCode)
+	}
+}
