@@ -106,9 +106,14 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (res *Results, err erro
 	defer func() {
 		if err == nil {
 			os.RemoveAll(h.dir)
-		} else {
-			h.logf("kept %s for its logs", h.dir)
+			return
 		}
+		if h.ziti != nil {
+			if zerr := h.ziti.Exited(); zerr != nil {
+				err = fmt.Errorf("%w\nthe OpenZiti network went away: %v", err, zerr)
+			}
+		}
+		h.logf("kept %s for its logs", h.dir)
 	}()
 	res = newResults(cfg)
 	start := time.Now()

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Builds the OpenZiti `ziti` binary once and caches it outside the repo, keyed by version.
-# Prints the path of the cached binary on stdout; progress goes to stderr.
+# Builds the OpenZiti `ziti` binary once and caches it outside the repo, keyed by version and
+# patch level. Prints the path of the cached binary on stdout; progress goes to stderr.
+#
+# The build carries one upstream fix that no release served by the module proxy has:
+# openziti/ziti#4108 (backported to 1.6.x as #4113). The v1.6.0 controller keeps terminator
+# peer data that points into bbolt's mmap after the transaction; when the database grows and
+# bbolt remaps it, the next circuit for that terminator crashes the controller with SIGSEGV in
+# channel.EncodeU32ToBytesMap. The tests create services while they dial, which is exactly that
+# churn, and the crash failed about one CI run in five. The patch copies those values out of
+# bbolt memory, as upstream does.
 set -euo pipefail
 
 ZITI_VERSION=${ZITI_VERSION:-v1.6.0}
+ZITI_PATCH=bbolt-copy # keep in step with internal/testenv.ZitiBuild
 cache=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
-bin="$cache/ziti-$ZITI_VERSION"
+bin="$cache/ziti-$ZITI_VERSION-$ZITI_PATCH"
 
 if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
   echo "$bin"
@@ -34,8 +43,24 @@ import _ "github.com/openziti/ziti/ziti"
 GO
 
 export GONOSUMDB=github.com/openziti GOFLAGS=-mod=mod
-echo "building ziti $ZITI_VERSION (first time only, about 7 minutes on 2 cores)..." >&2
+echo "building ziti $ZITI_VERSION with the $ZITI_PATCH fix (first time only, about 7 minutes on 2 cores)..." >&2
 (cd "$work" && go mod tidy >&2)
+
+# Apply the fix to a copy of the module and build from it.
+src=$(cd "$work" && go list -m -f '{{.Dir}}' github.com/openziti/ziti)
+cp -r "$src" "$work/ziti-src"
+chmod -R u+w "$work/ziti-src"
+db="$work/ziti-src/controller/db"
+sed -i 's|entity.InstanceSecret = bucket.Get(\[\]byte(FieldTerminatorInstanceSecret))|entity.InstanceSecret = bytes.Clone(bucket.Get([]byte(FieldTerminatorInstanceSecret)))|;
+        s|entity.PeerData\[binary.LittleEndian.Uint32(k)\] = v$|entity.PeerData[binary.LittleEndian.Uint32(k)] = bytes.Clone(v)|;
+        0,/^import (/s|^import (|import (\n\t"bytes"|' "$db/terminator_store.go"
+sed -i 's|entity.Data = bucket.Get(\[\]byte(FieldEventualEventData))|entity.Data = bytes.Clone(bucket.Get([]byte(FieldEventualEventData)))|;
+        0,/^import (/s|^import (|import (\n\t"bytes"|' "$db/eventual_event_store.go"
+if [ "$(grep -c 'bytes.Clone' "$db/terminator_store.go" "$db/eventual_event_store.go" | awk -F: '{s+=$2} END {print s}')" != 3 ]; then
+  echo "ziti-build: the $ZITI_PATCH patch no longer applies to ziti $ZITI_VERSION" >&2
+  exit 1
+fi
+(cd "$work" && go mod edit -replace "github.com/openziti/ziti=./ziti-src" && go mod tidy >&2)
 start=$(date +%s)
 (
   cd "$work" && go build -trimpath -o "$bin.tmp" github.com/openziti/ziti/ziti

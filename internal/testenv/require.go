@@ -70,5 +70,10 @@ func MainWithZiti(m *testing.M, name string, setup func(ctx context.Context, z *
 		fmt.Fprintf(os.Stderr, "%s test setup: %v\n", name, err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if err := z.Exited(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: the OpenZiti network went away during the tests: %v\n", name, err)
+		return 1
+	}
+	return code
 }

@@ -15,11 +15,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // ZitiVersion is the OpenZiti release that the tests run against and scripts/ziti-build.sh builds.
 const ZitiVersion = "v1.6.0"
+
+// ZitiBuild names the cached binary: the release plus the upstream fix that
+// scripts/ziti-build.sh applies (see there).
+const ZitiBuild = ZitiVersion + "-bbolt-copy"
 
 // zitiReadyTimeout bounds the quickstart's start; it takes 7–19 s on the 2-core machines here.
 const zitiReadyTimeout = 90 * time.Second
@@ -27,7 +32,7 @@ const zitiReadyTimeout = 90 * time.Second
 // zitiReadyLine is what quickstart prints once both the controller and its router run.
 const zitiReadyLine = "controller and router started."
 
-// ZitiBinary returns the path of the ziti binary: $PORTICO_ZITI_BIN if set, else the copy that
+// ZitiBinary returns the path of the ziti binary: $PORTICO_ZITI_BIN if set, else the build that
 // scripts/ziti-build.sh caches under ${XDG_CACHE_HOME:-$HOME/.cache}/portico.
 func ZitiBinary() (string, error) {
 	if p := os.Getenv("PORTICO_ZITI_BIN"); p != "" {
@@ -49,9 +54,9 @@ func ZitiBinary() (string, error) {
 		}
 		cache = filepath.Join(base, "portico")
 	}
-	p := filepath.Join(cache, "ziti-"+ZitiVersion)
+	p := filepath.Join(cache, "ziti-"+ZitiBuild)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("ziti %s not found at %s: run scripts/ziti-build.sh (or set PORTICO_ZITI_BIN)", ZitiVersion, p)
+		return "", fmt.Errorf("ziti %s not found at %s: run scripts/ziti-build.sh (or set PORTICO_ZITI_BIN)", ZitiBuild, p)
 	}
 	return p, nil
 }
@@ -77,6 +82,7 @@ type Ziti struct {
 	exited   chan struct{}
 	waitErr  error
 	stopOnce sync.Once
+	stopped  atomic.Bool // by Stop, while it was running
 }
 
 // StartZiti runs `ziti edge quickstart` with its state under dir and waits until the controller
@@ -226,10 +232,37 @@ func (z *Ziti) logTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// Exited reports, once the network has stopped on its own (not by Stop),
+// how it ended and the end of its log (a crash's stack trace), and nil while
+// it runs. A test that fails against a network that went away says so.
+func (z *Ziti) Exited() error {
+	select {
+	case <-z.exited:
+	default:
+		return nil
+	}
+	if z.stopped.Load() {
+		return nil
+	}
+	b, _ := os.ReadFile(z.LogFile)
+	for _, mark := range []string{"\npanic: ", "\nfatal error: "} {
+		if i := bytes.Index(b, []byte(mark)); i >= 0 {
+			lines := strings.Split(string(b[i+1:]), "\n")
+			return fmt.Errorf("ziti quickstart crashed (%v); log %s:\n%s", z.waitErr, z.LogFile, strings.Join(lines[:min(len(lines), 40)], "\n"))
+		}
+	}
+	return fmt.Errorf("ziti quickstart exited (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.logTail(40))
+}
+
 // Stop ends the network: SIGTERM to its process group (it exits in about 1 s), then SIGKILL
 // after 10 s. It is safe to call more than once.
 func (z *Ziti) Stop() {
 	z.stopOnce.Do(func() {
+		select {
+		case <-z.exited: // on its own, before this Stop
+		default:
+			z.stopped.Store(true)
+		}
 		signalGroup(z.cmd, false)
 		select {
 		case <-z.exited:

@@ -81,3 +81,39 @@ func TestStartStopZiti(t *testing.T) {
 		}
 	}
 }
+
+// A network that dies on its own is reported with its crash; one that Stop
+// ends is not. A stand-in script plays the ziti binary.
+func TestZitiExitedReportsACrash(t *testing.T) {
+	fake := func(body string) *Ziti {
+		t.Helper()
+		bin := filepath.Join(t.TempDir(), "ziti")
+		script := "#!/bin/sh\necho 'controller and router started.'\n" + body
+		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PORTICO_ZITI_BIN", bin)
+		z, err := StartZiti(t.Context(), t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(z.Stop)
+		return z
+	}
+
+	crashing := fake("sleep 1\necho 'unexpected fault address 0x7f42785c41ac'\necho 'fatal error: fault'\necho 'goroutine 1207 [running]:'\nexit 2\n")
+	if err := crashing.Exited(); err != nil {
+		t.Fatalf("Exited() = %v while it runs", err)
+	}
+	<-crashing.exited
+	err := crashing.Exited()
+	if err == nil || !strings.Contains(err.Error(), "fatal error: fault") || !strings.Contains(err.Error(), "goroutine 1207") {
+		t.Fatalf("Exited() = %v; want the crash from the log", err)
+	}
+
+	stopped := fake("exec sleep 60\n")
+	stopped.Stop()
+	if err := stopped.Exited(); err != nil {
+		t.Fatalf("Exited() = %v after Stop", err)
+	}
+}
