@@ -72,6 +72,7 @@ func NewContextFromJSON(identity []byte) (ziti.Context, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating ziti context: %w", err)
 	}
+	cachePostureOS(zc)
 	awaitVersionProbe(zc)
 	return zc, nil
 }

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 // identity creates and enrolls an identity with role and returns its id and identity file.
-func identity(ctx context.Context, t *testing.T, name, role string) (string, []byte) {
+func identity(ctx context.Context, t testing.TB, name, role string) (string, []byte) {
 	t.Helper()
 	id, jwt, err := admin.CreateIdentity(ctx, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()), []string{role}, nil)
 	if err != nil {
@@ -50,7 +50,7 @@ func identity(ctx context.Context, t *testing.T, name, role string) (string, []b
 }
 
 // authenticated returns an authenticated context for the identity file, closed with the test.
-func authenticated(t *testing.T, file []byte) ziti.Context {
+func authenticated(t testing.TB, file []byte) ziti.Context {
 	t.Helper()
 	zc, err := zitiident.NewContextFromJSON(file)
 	if err != nil {
