@@ -43,6 +43,11 @@ type BulkFigure struct {
 	RSSPeak   float64   `json:"rss_peak_mib"`
 	RSSGrowth float64   `json:"rss_growth_mib"`
 	RunsMBps  []float64 `json:"runs_mb_per_s"`
+	// LongestPause is the longest wait for the next bytes of the body in
+	// any run, in ms, and Pauses the median count of waits over 20 ms: the
+	// stalls that issue 7 is about.
+	LongestPause float64 `json:"longest_pause_ms"`
+	Pauses       float64 `json:"pauses_over_20ms"`
 }
 
 // WSFigure is the WebSocket echo round trip through one path.
@@ -187,7 +192,7 @@ func get(c *http.Client, url string, wantLen int) error {
 // benchBulk runs the bulk comparison.
 func (h *harness) benchBulk(ctx context.Context, paths []path) ([]BulkFigure, error) {
 	figs := make([]BulkFigure, len(paths))
-	var before, peak, growth [][]float64 = make([][]float64, len(paths)), make([][]float64, len(paths)), make([][]float64, len(paths))
+	var before, peak, growth, pauses [][]float64 = make([][]float64, len(paths)), make([][]float64, len(paths)), make([][]float64, len(paths)), make([][]float64, len(paths))
 	for i, p := range paths {
 		figs[i] = BulkFigure{Path: p.name, Bytes: h.cfg.BulkSize}
 	}
@@ -201,12 +206,16 @@ func (h *harness) benchBulk(ctx context.Context, paths []path) ([]BulkFigure, er
 			before[i] = append(before[i], mib(run.rssBefore))
 			peak[i] = append(peak[i], mib(run.rssPeak))
 			growth[i] = append(growth[i], mib(run.rssPeak-run.rssBefore))
-			h.logf("bulk %-8s %8.1f MB/s  RSS %.1f -> %.1f MiB", paths[i].name, run.mbps, mib(run.rssBefore), mib(run.rssPeak))
+			pauses[i] = append(pauses[i], float64(run.pauses))
+			figs[i].LongestPause = max(figs[i].LongestPause, ms(run.longest))
+			h.logf("bulk %-8s %8.1f MB/s  RSS %.1f -> %.1f MiB  %d pauses over 20 ms, longest %.0f ms",
+				paths[i].name, run.mbps, mib(run.rssBefore), mib(run.rssPeak), run.pauses, ms(run.longest))
 		}
 	}
 	for i := range figs {
 		f := &figs[i]
 		f.MBps, f.RSSBefore, f.RSSPeak, f.RSSGrowth = median(f.RunsMBps), median(before[i]), median(peak[i]), median(growth[i])
+		f.Pauses = median(pauses[i])
 	}
 	return figs, nil
 }
@@ -216,6 +225,8 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 type bulkResult struct {
 	mbps               float64
 	rssBefore, rssPeak int64
+	longest            time.Duration // the longest wait between two reads of the body
+	pauses             int           // waits over 20 ms
 }
 
 // bulkRun fetches size bytes through p on a fresh connection, sampling the
@@ -238,7 +249,7 @@ func bulkRun(ctx context.Context, p path, size int64) (bulkResult, error) {
 	resp, err := client.Do(req)
 	var n int64
 	if err == nil {
-		n, err = io.Copy(io.Discard, resp.Body)
+		n, res.longest, res.pauses, err = drain(resp.Body)
 		resp.Body.Close()
 	}
 	elapsed := time.Since(start)
@@ -253,6 +264,30 @@ func bulkRun(ctx context.Context, p path, size int64) (bulkResult, error) {
 	}
 	res.mbps = float64(size) / 1e6 / elapsed.Seconds()
 	return res, nil
+}
+
+// drain reads r to the end and times the waits between reads.
+func drain(r io.Reader) (n int64, longest time.Duration, pauses int, err error) {
+	buf := make([]byte, 256<<10)
+	last := time.Now()
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			now := time.Now()
+			wait := now.Sub(last)
+			longest = max(longest, wait)
+			if wait > 20*time.Millisecond {
+				pauses++
+			}
+			n, last = n+int64(k), now
+		}
+		if err == io.EOF {
+			return n, longest, pauses, nil
+		}
+		if err != nil {
+			return n, longest, pauses, err
+		}
+	}
 }
 
 // benchWebSocket runs the WebSocket echo comparison.

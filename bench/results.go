@@ -262,13 +262,13 @@ func (r *Results) WriteTable(w io.Writer) {
 	if len(r.Bulk) > 0 {
 		fmt.Fprintf(w, "\nBulk transfer (one GET of %d MB on a fresh connection; RSS of the proxy in the path)\n", r.Config.BulkSize/1e6)
 		tw := table(w)
-		fmt.Fprintln(tw, "path\tMB/s\tRSS before MiB\tRSS peak MiB\tgrowth MiB\t")
+		fmt.Fprintln(tw, "path\tMB/s\tpauses > 20 ms\tlongest pause ms\tRSS before MiB\tRSS peak MiB\tgrowth MiB\t")
 		for _, f := range r.Bulk {
 			if f.Path == pathDirect {
-				fmt.Fprintf(tw, "%s\t%.1f\t-\t-\t-\t\n", pathLabels[f.Path], f.MBps)
+				fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.0f\t-\t-\t-\t\n", pathLabels[f.Path], f.MBps, f.Pauses, f.LongestPause)
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%+.1f\t\n", pathLabels[f.Path], f.MBps, f.RSSBefore, f.RSSPeak, f.RSSGrowth)
+			fmt.Fprintf(tw, "%s\t%.1f\t%.0f\t%.0f\t%.1f\t%.1f\t%+.1f\t\n", pathLabels[f.Path], f.MBps, f.Pauses, f.LongestPause, f.RSSBefore, f.RSSPeak, f.RSSGrowth)
 		}
 		tw.Flush()
 	}

@@ -83,13 +83,38 @@ build_all() {
   go build -o bin/ ./cmd/portico ./cmd/portico-controller ./cmd/caddy
 }
 
-# start_ziti CTRL_PORT ROUTER_PORT starts a local OpenZiti network (admin/admin).
+# start_ziti CTRL_PORT ROUTER_PORT starts a local OpenZiti network (admin/admin)
+# whose router has the xgress options of deploy/ziti-router-xgress.yml.
 start_ziti() {
-  say "starting a local OpenZiti network (about 15 s)"
-  start ziti env ZITI_CTRL_BIND_ADDRESS=127.0.0.1 ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1 ZITI_CONFIG_DIR="$state/ziti-cli" \
-    "$ziti" edge quickstart --home "$state/ziti" --ctrl-address 127.0.0.1 --router-address 127.0.0.1 \
-    --ctrl-port "$1" --router-port "$2"
+  say "starting a local OpenZiti network (about 20 s)"
+  local qs=(env ZITI_CTRL_BIND_ADDRESS=127.0.0.1 ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1
+    ZITI_CONFIG_DIR="$state/ziti-cli" ZITI_ROUTER_NAME=router
+    "$ziti" edge quickstart --home "$state/ziti" --ctrl-address 127.0.0.1 --router-address 127.0.0.1
+    --ctrl-port "$1" --router-port "$2")
+  start ziti "${qs[@]}"
   wait_for "the OpenZiti network" 120 grep -q "controller and router started." "$state/ziti.log"
+  # Quickstart writes the router's config and runs it at once, so the options
+  # go in between two runs; the second reuses the network in $state/ziti.
+  stop_procs ziti
+  tune_router "$state/ziti/router.yaml"
+  start ziti "${qs[@]}"
+  wait_for "the OpenZiti network" 120 grep -q "controller and router started." "$state/ziti.log"
+}
+
+# tune_router CONFIG adds the options to the edge listener's options and as
+# the edge dialer's, as internal/testenv.TuneRouterConfig does.
+tune_router() {
+  local opts
+  opts=$(grep -Ev '^[[:space:]]*(#|$)' "$root/deploy/ziti-router-xgress.yml" | sed 's/^[[:space:]]*/      /')
+  awk -v opts="$opts" '
+    { print }
+    /^  - binding: edge$/ { edge = 1 }
+    edge && /^    options:$/ { print opts; edge = 0; done = 1 }
+    END {
+      if (!done) exit 1
+      print "\ndialers:\n  - binding: edge\n    options:\n" opts
+    }' "$1" >"$1.tuned" || die "no edge listener options in $1 to tune"
+  mv "$1.tuned" "$1"
 }
 
 random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }

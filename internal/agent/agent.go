@@ -32,7 +32,8 @@ func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure bool,
 				pr.Out.Header.Set("X-Forwarded-Proto", proto)
 			}
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: proxyBuffers{},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			logger.Warn("target unreachable", zap.String("target", target.String()), zap.Error(err))
 			http.Error(w, "portico agent: the shared service at "+target.String()+" is not answering", http.StatusBadGateway)

@@ -32,8 +32,18 @@ const (
 	dialTarget = 10 * time.Second
 )
 
-// copyBuffers hold the 32 KiB that each direction of a pipe copies through.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// copyBuffers hold what the agent copies through at a time, in each
+// direction of a tunnel and in the HTTP proxy's answers. Every write to a
+// Ziti connection becomes one message that the SDK waits to see on the wire,
+// so large writes cost far less per byte: one overlay stream carried about
+// 58 MB/s in 32 KiB writes and 86 MB/s in 256 KiB ones (bench/README.md).
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// proxyBuffers lends copyBuffers to httputil.ReverseProxy.
+type proxyBuffers struct{}
+
+func (proxyBuffers) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (proxyBuffers) Put(b []byte) { copyBuffers.Put(&b) }
 
 // TCPTunnel serves a tcpTunnel share: each overlay connection is piped to a
 // new TCP connection to Address.
@@ -123,7 +133,8 @@ type closeWriter interface{ CloseWrite() error }
 func copyHalf(dst, src net.Conn) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	_, err := io.CopyBuffer(dst, src, *buf)
+	// Hide src's WriteTo: a TCP connection's copies through 32 KiB of its own.
+	_, err := io.CopyBuffer(dst, struct{ io.Reader }{src}, *buf)
 	if cw, ok := dst.(closeWriter); ok && err == nil && cw.CloseWrite() == nil {
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +80,10 @@ type Ziti struct {
 	// CtrlPort and RouterPort are the loopback ports of the controller and the edge router.
 	CtrlPort, RouterPort int
 
+	args []string // the quickstart command
+	env  []string
+	log  io.Writer
+
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	waitErr  error
@@ -86,8 +92,10 @@ type Ziti struct {
 }
 
 // StartZiti runs `ziti edge quickstart` with its state under dir and waits until the controller
-// and its router are up. Output goes to dir/ziti.log and, if log is not nil, to log too. ctx
-// bounds only the start; call Stop to end the network.
+// and its router are up. The router runs with the xgress options of
+// deploy/ziti-router-xgress.yml, unless PORTICO_ZITI_ROUTER_TUNING=off (to measure without them).
+// Output goes to dir/ziti.log and, if log is not nil, to log too. ctx bounds only the start; call
+// Stop to end the network.
 func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
 	bin, err := ZitiBinary()
 	if err != nil {
@@ -101,16 +109,6 @@ func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating ziti config dir: %w", err)
 	}
-	logPath := filepath.Join(dir, "ziti.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("creating ziti log: %w", err)
-	}
-	var out io.Writer = logFile
-	if log != nil {
-		out = io.MultiWriter(logFile, log)
-	}
-
 	ctrl := "https://127.0.0.1:" + strconv.Itoa(ports[0])
 	z := &Ziti{
 		ManagementURL: ctrl + "/edge/management/v1",
@@ -119,45 +117,117 @@ func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
 		Username:      "admin",
 		Password:      "admin",
 		Home:          filepath.Join(dir, "home"),
-		LogFile:       logPath,
+		LogFile:       filepath.Join(dir, "ziti.log"),
 		CtrlPort:      ports[0],
 		RouterPort:    ports[1],
-		exited:        make(chan struct{}),
+		log:           log,
 	}
-	// Not exec.CommandContext: ctx bounds the start, not the network's life.
-	z.cmd = exec.Command(bin, "edge", "quickstart",
+	z.args = []string{bin, "edge", "quickstart",
 		"--home", z.Home,
 		"--username", z.Username, "--password", z.Password,
 		"--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
-		"--ctrl-port", strconv.Itoa(z.CtrlPort), "--router-port", strconv.Itoa(z.RouterPort))
-	z.cmd.Env = append(os.Environ(),
+		"--ctrl-port", strconv.Itoa(z.CtrlPort), "--router-port", strconv.Itoa(z.RouterPort)}
+	z.env = append(os.Environ(),
 		"ZITI_CTRL_BIND_ADDRESS=127.0.0.1",
 		"ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1",
 		// A per-run CLI state dir keeps parallel runs from sharing a login.
 		"ZITI_CONFIG_DIR="+cfgDir,
+		// A fixed router name puts its config at home/router.yaml for a restart to find.
+		"ZITI_ROUTER_NAME=router",
 	)
-	z.cmd.Stdout, z.cmd.Stderr = out, out
-	setProcessGroup(z.cmd)
-	if err := z.cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting ziti quickstart: %w", err)
+	if err := z.start(ctx); err != nil {
+		return nil, err
 	}
-	go func() {
-		z.waitErr = z.cmd.Wait()
-		_ = logFile.Close()
-		close(z.exited)
-	}()
-
-	if err := z.waitReady(ctx); err != nil {
-		z.Stop()
+	if os.Getenv("PORTICO_ZITI_ROUTER_TUNING") == "off" {
+		return z, nil
+	}
+	// Quickstart writes the router's config and runs it at once, so the options go in between
+	// two runs; the second finds its database and config in home and starts in about 5 s.
+	z.halt()
+	if err := TuneRouterConfig(filepath.Join(z.Home, "router.yaml")); err != nil {
+		return nil, err
+	}
+	if err := z.start(ctx); err != nil {
 		return nil, err
 	}
 	return z, nil
 }
 
+// start runs quickstart and waits until it is ready, appending to the log.
+func (z *Ziti) start(ctx context.Context) error {
+	logFile, err := os.OpenFile(z.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening ziti log: %w", err)
+	}
+	fi, err := logFile.Stat()
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	var out io.Writer = logFile
+	if z.log != nil {
+		out = io.MultiWriter(logFile, z.log)
+	}
+	// Not exec.CommandContext: ctx bounds the start, not the network's life.
+	z.cmd = exec.Command(z.args[0], z.args[1:]...)
+	z.cmd.Env = z.env
+	z.cmd.Stdout, z.cmd.Stderr = out, out
+	setProcessGroup(z.cmd)
+	z.exited = make(chan struct{})
+	if err := z.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("starting ziti quickstart: %w", err)
+	}
+	cmd, exited := z.cmd, z.exited
+	go func() {
+		z.waitErr = cmd.Wait()
+		_ = logFile.Close()
+		close(exited)
+	}()
+	if err := z.waitReady(ctx, fi.Size()); err != nil {
+		z.Stop()
+		return err
+	}
+	return nil
+}
+
+// TuneRouterConfig puts the options of deploy/ziti-router-xgress.yml into the router config at
+// path: under the edge listener's options, and as the edge dialer's options.
+func TuneRouterConfig(path string) error {
+	_, self, _, _ := runtime.Caller(0)
+	optsFile := filepath.Join(filepath.Dir(self), "..", "..", "deploy", "ziti-router-xgress.yml")
+	b, err := os.ReadFile(optsFile)
+	if err != nil {
+		return fmt.Errorf("reading the router options: %w", err)
+	}
+	var opts strings.Builder
+	for line := range strings.Lines(string(b)) {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			opts.WriteString("      " + t + "\n")
+		}
+	}
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading the router config: %w", err)
+	}
+	const edgeListener = "  - binding: edge\n"
+	i := bytes.Index(cfg, []byte(edgeListener))
+	j := -1
+	if i >= 0 {
+		j = bytes.Index(cfg[i:], []byte("\n    options:\n"))
+	}
+	if j < 0 || bytes.Contains(cfg, []byte("\ndialers:")) {
+		return fmt.Errorf("router config %s: no edge listener options to extend, or dialers already set", path)
+	}
+	at := i + j + len("\n    options:\n")
+	out := slices.Concat(cfg[:at], []byte(opts.String()), cfg[at:],
+		[]byte("\ndialers:\n  - binding: edge\n    options:\n"+opts.String()))
+	return os.WriteFile(path, out, 0o600)
+}
+
 // waitReady waits for quickstart's ready line, or for its router to be online, which does not
 // depend on the wording of a log line.
-func (z *Ziti) waitReady(ctx context.Context) error {
+func (z *Ziti) waitReady(ctx context.Context, logFrom int64) error {
 	deadline := time.NewTimer(zitiReadyTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -171,7 +241,7 @@ func (z *Ziti) waitReady(ctx context.Context) error {
 		case <-deadline.C:
 			return fmt.Errorf("ziti quickstart not ready after %s; log %s ends:\n%s", zitiReadyTimeout, z.LogFile, z.logTail(40))
 		case <-tick.C:
-			if b, err := os.ReadFile(z.LogFile); err == nil && bytes.Contains(b, []byte(zitiReadyLine)) {
+			if b, err := os.ReadFile(z.LogFile); err == nil && int64(len(b)) > logFrom && bytes.Contains(b[logFrom:], []byte(zitiReadyLine)) {
 				return nil
 			}
 			if n%8 == 0 && z.routerOnline(ctx) {
@@ -263,14 +333,19 @@ func (z *Ziti) Stop() {
 		default:
 			z.stopped.Store(true)
 		}
-		signalGroup(z.cmd, false)
-		select {
-		case <-z.exited:
-		case <-time.After(10 * time.Second):
-			signalGroup(z.cmd, true)
-			<-z.exited
-		}
+		z.halt()
 	})
+}
+
+// halt ends the running quickstart process.
+func (z *Ziti) halt() {
+	signalGroup(z.cmd, false)
+	select {
+	case <-z.exited:
+	case <-time.After(10 * time.Second):
+		signalGroup(z.cmd, true)
+		<-z.exited
+	}
 }
 
 // freePorts returns n distinct free loopback TCP ports. They are held open until all are
