@@ -102,7 +102,7 @@ start_ziti() {
 }
 
 # tune_router CONFIG adds the options to the edge listener's options and as
-# the edge dialer's, as internal/testenv.TuneRouterConfig does.
+# the edge dialer's, as internal/testenv.tuneRouterConfig does.
 tune_router() {
   local opts
   opts=$(grep -Ev '^[[:space:]]*(#|$)' "$root/deploy/ziti-router-xgress.yml" | sed 's/^[[:space:]]*/      /')

@@ -144,7 +144,7 @@ func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
 	// Quickstart writes the router's config and runs it at once, so the options go in between
 	// two runs; the second finds its database and config in home and starts in about 5 s.
 	z.halt()
-	if err := TuneRouterConfig(filepath.Join(z.Home, "router.yaml")); err != nil {
+	if err := tuneRouterConfig(filepath.Join(z.Home, "router.yaml")); err != nil {
 		return nil, err
 	}
 	if err := z.start(ctx); err != nil {
@@ -191,9 +191,9 @@ func (z *Ziti) start(ctx context.Context) error {
 	return nil
 }
 
-// TuneRouterConfig puts the options of deploy/ziti-router-xgress.yml into the router config at
+// tuneRouterConfig puts the options of deploy/ziti-router-xgress.yml into the router config at
 // path: under the edge listener's options, and as the edge dialer's options.
-func TuneRouterConfig(path string) error {
+func tuneRouterConfig(path string) error {
 	_, self, _, _ := runtime.Caller(0)
 	optsFile := filepath.Join(filepath.Dir(self), "..", "..", "deploy", "ziti-router-xgress.yml")
 	b, err := os.ReadFile(optsFile)

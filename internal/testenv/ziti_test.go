@@ -132,7 +132,7 @@ func TestTuneRouterConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := TuneRouterConfig(path); err != nil {
+	if err := tuneRouterConfig(path); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -143,13 +143,13 @@ func TestTuneRouterConfig(t *testing.T) {
 	if !strings.HasSuffix(string(b), "\ndialers:\n  - binding: edge\n    options:\n      txPortalStartSize: 2097152\n      txPortalMaxSize: 2097152\n      rxBufferSize: 16777216\n") {
 		t.Errorf("no edge dialer with the options:\n%s", b)
 	}
-	if err := TuneRouterConfig(path); err == nil {
+	if err := tuneRouterConfig(path); err == nil {
 		t.Error("tuning a tuned config again: no error")
 	}
 	if err := os.WriteFile(path, []byte("v: 3\nlisteners:\n  - binding: tunnel\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := TuneRouterConfig(path); err == nil {
+	if err := tuneRouterConfig(path); err == nil {
 		t.Error("a config without an edge listener: no error")
 	}
 }
