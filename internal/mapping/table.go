@@ -57,6 +57,9 @@ type Route struct {
 	// Upstreams is what the dynamic upstream module returns for this share:
 	// one per agent named by the policy, else one for the whole service.
 	Upstreams []*reverseproxy.Upstream
+	// upstream is the one for the whole service, held here rather than in
+	// an allocation of its own: most shares have no agents.
+	upstream reverseproxy.Upstream
 }
 
 // UpstreamPort is the nominal port in an upstream's dial address. The Ziti
@@ -71,7 +74,9 @@ func newRoute(m Mapping) *Route {
 			r.Upstreams = append(r.Upstreams, &reverseproxy.Upstream{Dial: AgentDial(a, m.Share)})
 		}
 	} else {
-		r.Upstreams = []*reverseproxy.Upstream{{Dial: m.Share + ":" + UpstreamPort}}
+		r.upstream.Dial = m.Share + ":" + UpstreamPort
+		r.Share = r.upstream.Dial[:len(m.Share)] // one copy of the token, not two
+		r.Upstreams = []*reverseproxy.Upstream{&r.upstream}
 	}
 	return r
 }
