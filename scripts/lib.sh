@@ -73,14 +73,15 @@ require_free_ports() {
   done
 }
 
-# build_all builds the ziti binary (cached) and Portico's three binaries.
+# build_all builds the ziti binary (cached), Portico's three binaries and
+# tune-ziti-router, which start_ziti runs.
 build_all() {
   command -v go >/dev/null || die "Go 1.26 or newer is required"
   command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
   ziti=$("$root/scripts/ziti-build.sh")
   say "building portico, portico-controller and caddy"
   export GONOSUMDB=${GONOSUMDB:-github.com/openziti}
-  go build -o bin/ ./cmd/portico ./cmd/portico-controller ./cmd/caddy
+  go build -o bin/ ./cmd/portico ./cmd/portico-controller ./cmd/caddy ./deploy/tune-ziti-router
 }
 
 # start_ziti CTRL_PORT ROUTER_PORT starts a local OpenZiti network (admin/admin)
@@ -96,25 +97,9 @@ start_ziti() {
   # Quickstart writes the router's config and runs it at once, so the options
   # go in between two runs; the second reuses the network in $state/ziti.
   stop_procs ziti
-  tune_router "$state/ziti/router.yaml"
+  bin/tune-ziti-router "$state/ziti/router.yaml" || die "could not tune the router config"
   start ziti "${qs[@]}"
   wait_for "the OpenZiti network" 120 grep -q "controller and router started." "$state/ziti.log"
-}
-
-# tune_router CONFIG adds the options to the edge listener's options and as
-# the edge dialer's, as internal/testenv.tuneRouterConfig does.
-tune_router() {
-  local opts
-  opts=$(grep -Ev '^[[:space:]]*(#|$)' "$root/deploy/ziti-router-xgress.yml" | sed 's/^[[:space:]]*/      /')
-  awk -v opts="$opts" '
-    { print }
-    /^  - binding: edge$/ { edge = 1 }
-    edge && /^    options:$/ { print opts; edge = 0; done = 1 }
-    END {
-      if (!done) exit 1
-      print "\ndialers:\n  - binding: edge\n    options:\n" opts
-    }' "$1" >"$1.tuned" || die "no edge listener options in $1 to tune"
-  mv "$1.tuned" "$1"
 }
 
 random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }

@@ -12,13 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/porticoproxy/portico/deploy"
 )
 
 // ZitiVersion is the OpenZiti release that the tests run against and scripts/ziti-build.sh builds.
@@ -144,7 +144,7 @@ func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
 	// Quickstart writes the router's config and runs it at once, so the options go in between
 	// two runs; the second finds its database and config in home and starts in about 5 s.
 	z.halt()
-	if err := tuneRouterConfig(filepath.Join(z.Home, "router.yaml")); err != nil {
+	if err := deploy.TuneZitiRouter(filepath.Join(z.Home, "router.yaml")); err != nil {
 		return nil, err
 	}
 	if err := z.start(ctx); err != nil {
@@ -189,40 +189,6 @@ func (z *Ziti) start(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// tuneRouterConfig puts the options of deploy/ziti-router-xgress.yml into the router config at
-// path: under the edge listener's options, and as the edge dialer's options.
-func tuneRouterConfig(path string) error {
-	_, self, _, _ := runtime.Caller(0)
-	optsFile := filepath.Join(filepath.Dir(self), "..", "..", "deploy", "ziti-router-xgress.yml")
-	b, err := os.ReadFile(optsFile)
-	if err != nil {
-		return fmt.Errorf("reading the router options: %w", err)
-	}
-	var opts strings.Builder
-	for line := range strings.Lines(string(b)) {
-		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
-			opts.WriteString("      " + t + "\n")
-		}
-	}
-	cfg, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("reading the router config: %w", err)
-	}
-	const edgeListener = "  - binding: edge\n"
-	i := bytes.Index(cfg, []byte(edgeListener))
-	j := -1
-	if i >= 0 {
-		j = bytes.Index(cfg[i:], []byte("\n    options:\n"))
-	}
-	if j < 0 || bytes.Contains(cfg, []byte("\ndialers:")) {
-		return fmt.Errorf("router config %s: no edge listener options to extend, or dialers already set", path)
-	}
-	at := i + j + len("\n    options:\n")
-	out := slices.Concat(cfg[:at], []byte(opts.String()), cfg[at:],
-		[]byte("\ndialers:\n  - binding: edge\n    options:\n"+opts.String()))
-	return os.WriteFile(path, out, 0o600)
 }
 
 // waitReady waits for quickstart's ready line, or for its router to be online, which does not
