@@ -2,17 +2,25 @@
 # Builds the OpenZiti `ziti` binary once and caches it outside the repo, keyed by version and
 # patch level. Prints the path of the cached binary on stdout; progress goes to stderr.
 #
-# The build carries one upstream fix that no release served by the module proxy has:
+# The build carries two upstream fixes that no release served by the module proxy has.
+#
 # openziti/ziti#4108 (backported to 1.6.x as #4113). The v1.6.0 controller keeps terminator
 # peer data that points into bbolt's mmap after the transaction; when the database grows and
 # bbolt remaps it, the next circuit for that terminator crashes the controller with SIGSEGV in
 # channel.EncodeU32ToBytesMap. The tests create services while they dial, which is exactly that
 # churn, and the crash failed about one CI run in five. The patch copies those values out of
 # bbolt memory, as upstream does.
+#
+# openziti/ziti#3072 (fixed in v1.6.2). The v1.6.0 edge router keeps each SDK connection's API
+# session in a map keyed by the channel's id, which on the router is the identity's id token
+# from the hello: every process of one identity gets the same key, so the last one to connect
+# overwrites the others' sessions, and their dials and binds then fail with "invalid api session
+# id" until they restart. Several frontend instances on one identity, or several agents in one
+# environment, break each other. The patch keys the map on ch.ConnectionId(), as upstream does.
 set -euo pipefail
 
 ZITI_VERSION=${ZITI_VERSION:-v1.6.0}
-ZITI_PATCH=bbolt-copy # keep in step with internal/testenv.ZitiBuild
+ZITI_PATCH=bbolt-copy-connid # keep in step with internal/testenv.ZitiBuild
 cache=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
 bin="$cache/ziti-$ZITI_VERSION-$ZITI_PATCH"
 
@@ -43,10 +51,10 @@ import _ "github.com/openziti/ziti/ziti"
 GO
 
 export GONOSUMDB=github.com/openziti GOFLAGS=-mod=mod
-echo "building ziti $ZITI_VERSION with the $ZITI_PATCH fix (first time only, about 7 minutes on 2 cores)..." >&2
+echo "building ziti $ZITI_VERSION with the $ZITI_PATCH fixes (first time only, about 7 minutes on 2 cores)..." >&2
 (cd "$work" && go mod tidy >&2)
 
-# Apply the fix to a copy of the module and build from it.
+# Apply the fixes to a copy of the module and build from it.
 src=$(cd "$work" && go list -m -f '{{.Dir}}' github.com/openziti/ziti)
 cp -r "$src" "$work/ziti-src"
 chmod -R u+w "$work/ziti-src"
@@ -57,13 +65,24 @@ sed -i 's|entity.InstanceSecret = bucket.Get(\[\]byte(FieldTerminatorInstanceSec
 sed -i 's|entity.Data = bucket.Get(\[\]byte(FieldEventualEventData))|entity.Data = bytes.Clone(bucket.Get([]byte(FieldEventualEventData)))|;
         0,/^import (/s|^import (|import (\n\t"bytes"|' "$db/eventual_event_store.go"
 if [ "$(grep -c 'bytes.Clone' "$db/terminator_store.go" "$db/eventual_event_store.go" | awk -F: '{s+=$2} END {print s}')" != 3 ]; then
-  echo "ziti-build: the $ZITI_PATCH patch no longer applies to ziti $ZITI_VERSION" >&2
+  echo "ziti-build: the bbolt-copy patch no longer applies to ziti $ZITI_VERSION" >&2
+  exit 1
+fi
+state="$work/ziti-src/router/state/manager.go"
+sed -i 's/sm\.activeChannels\.\(Set\|Get\|Remove\)(ch\.Id()/sm.activeChannels.\1(ch.ConnectionId()/' "$state"
+if [ "$(grep -c 'activeChannels\.[A-Za-z]*(ch\.ConnectionId()' "$state")" != 4 ] || grep -q 'activeChannels\.[A-Za-z]*(ch\.Id()' "$state"; then
+  echo "ziti-build: the connid patch no longer applies to ziti $ZITI_VERSION" >&2
   exit 1
 fi
 (cd "$work" && go mod edit -replace "github.com/openziti/ziti=./ziti-src" && go mod tidy >&2)
 start=$(date +%s)
 (
-  cd "$work" && go build -trimpath -o "$bin.tmp" github.com/openziti/ziti/ziti
+  # A module build would report version v0.0.0. Stamp the release, and the patches in the
+  # revision, which routers send in their hello: Portico's clients read it to tell a
+  # router that has the #3072 fix from one that does not.
+  v=github.com/openziti/ziti/common/version
+  cd "$work" && go build -trimpath -ldflags "-X $v.Version=$ZITI_VERSION -X $v.Revision=portico-$ZITI_PATCH" \
+    -o "$bin.tmp" github.com/openziti/ziti/ziti
 ) >&2 &
 pid=$!
 while kill -0 "$pid" 2>/dev/null; do
