@@ -206,7 +206,7 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 
 func (rt *runtime) start() error {
 	rt.startOnce.Do(func() {
-		ov, err := connectOverlay(rt.identity)
+		ov, err := connectOverlay(rt.identity, rt.logger.Named("overlay"))
 		if err != nil {
 			rt.startErr = fmt.Errorf("loading frontend identity: %w", err)
 			close(rt.done)
@@ -287,22 +287,25 @@ type overlay interface {
 
 // connectOverlay loads the frontend's Ziti identity. A test replaces it to
 // run Caddy without an OpenZiti network.
-var connectOverlay = func(identityFile string) (overlay, error) {
+var connectOverlay = func(identityFile string, logger *zap.Logger) (overlay, error) {
 	zc, err := zitiident.NewContext(identityFile)
 	if err != nil {
 		return nil, err
 	}
-	return zitiOverlay{zc}, nil
+	return zitiOverlay{zc, logger}, nil
 }
 
-type zitiOverlay struct{ zc ziti.Context }
+type zitiOverlay struct {
+	zc     ziti.Context
+	logger *zap.Logger
+}
 
 func (z zitiOverlay) Dial(ctx context.Context, service, agent string) (net.Conn, error) {
 	var opts *ziti.DialOptions
 	if agent != "" {
 		opts = &ziti.DialOptions{Identity: agent}
 	}
-	conn, err := zitiident.DialWithOptions(ctx, z.zc, service, opts)
+	conn, err := zitiident.DialWithOptions(ctx, z.zc, service, opts, z.logger)
 	if err != nil {
 		return nil, err
 	}

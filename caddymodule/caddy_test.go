@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
@@ -85,7 +86,7 @@ func startCaddy(t *testing.T, app map[string]any, servers map[string]map[string]
 	be := echoBackend(t)
 	ov := &fakeOverlay{addr: be.Listener.Addr().String()}
 	orig := connectOverlay
-	connectOverlay = func(string) (overlay, error) { return ov, nil }
+	connectOverlay = func(string, *zap.Logger) (overlay, error) { return ov, nil }
 	t.Cleanup(func() { connectOverlay = orig })
 
 	dir := t.TempDir()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,7 @@ type clusterFrontend struct {
 	token     string
 	adminAddr string
 	httpAddr  string
+	caddyfile string
 }
 
 // cluster is 2 controllers on one PostgreSQL database and RabbitMQ vhost, and
@@ -128,12 +130,31 @@ ziti:
 		idFile := filepath.Join(c.dir, fe.Token+".json")
 		os.WriteFile(idFile, identity, 0o600)
 		for j, httpAddr := range httpAddrs {
-			f := &clusterFrontend{token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
-			name := fmt.Sprintf("frontend-%d%c", i+1, 'a'+j)
-			fdir := filepath.Join(c.dir, name)
-			_, httpPort, _ := net.SplitHostPort(httpAddr)
-			caddyfile := filepath.Join(c.dir, name+".caddyfile")
-			os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
+			f := newFrontendProc(c.dir, fmt.Sprintf("frontend-%d%c", i+1, 'a'+j), grpcs, fe, idFile, c.amqp, httpAddr)
+			f.start(t)
+			t.Cleanup(f.Kill)
+			c.fronts = append(c.fronts, f)
+		}
+	}
+	for _, f := range c.fronts {
+		f.waitLoaded(t)
+	}
+	return c
+}
+
+// newFrontendProc makes a frontend instance that runs bin/caddy in its own
+// process, with its own admin endpoint, storage and cache in dir/name, for
+// the frontend record fe with the identity in idFile; amqp may be empty.
+func newFrontendProc(dir, name string, controllers []string, fe apiclient.Frontend, idFile, amqp, httpAddr string) *clusterFrontend {
+	f := &clusterFrontend{token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
+	fdir := filepath.Join(dir, name)
+	_, httpPort, _ := net.SplitHostPort(httpAddr)
+	amqpLine := ""
+	if amqp != "" {
+		amqpLine = "amqp {env.PORTICO_AMQP}"
+	}
+	caddyfile := filepath.Join(dir, name+".caddyfile")
+	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
 	admin %s
 	storage file_system %s/data
 	portico {
@@ -143,7 +164,7 @@ ziti:
 		identity %s
 		cache_dir %s/cache
 		resync_interval 2s
-		amqp {env.PORTICO_AMQP}
+		%s
 	}
 }
 
@@ -151,31 +172,71 @@ http://:%s {
 	bind 127.0.0.1
 	portico
 }
-`, f.adminAddr, fdir, strings.Join(grpcs, " "), fe.Token, idFile, fdir, httpPort)), 0o600)
-			f.proc = proc{testenv.Proc{Name: name, Log: filepath.Join(c.dir, name+".log"),
-				Args: []string{filepath.Join(bin, "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
-				Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + c.amqp, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}}
-			f.start(t)
-			t.Cleanup(f.Kill)
-			c.fronts = append(c.fronts, f)
+`, f.adminAddr, fdir, strings.Join(controllers, " "), fe.Token, idFile, fdir, amqpLine, httpPort)), 0o600)
+	f.caddyfile = caddyfile
+	f.proc = proc{testenv.Proc{Name: name, Log: filepath.Join(dir, name+".log"),
+		Args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
+		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + amqp, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}}
+	return f
+}
+
+// waitLoaded waits for the instance to load its table.
+func (f *clusterFrontend) waitLoaded(t *testing.T) {
+	t.Helper()
+	wantWithin(t, 30*time.Second, f.Name+" to load its table", func() error {
+		if !f.Alive() {
+			t.Fatalf("%s exited:\n%s", f.Name, f.LogTail())
 		}
+		st, err := f.status()
+		if err != nil {
+			return err
+		}
+		if !st.Loaded {
+			return fmt.Errorf("not loaded: %+v", st)
+		}
+		return nil
+	})
+}
+
+// get sends one request for host through this instance, on a new connection.
+func (f *clusterFrontend) get(host, path string) (int, string, error) {
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, f.httpAddr)
+		}}}
+	resp, err := cl.Get("http://" + host + path)
+	if err != nil {
+		return 0, "", err
 	}
-	for _, f := range c.fronts {
-		wantWithin(t, 30*time.Second, f.Name+" to load its table", func() error {
-			if !f.Alive() {
-				t.Fatalf("%s exited:\n%s", f.Name, f.LogTail())
-			}
-			st, err := f.status()
-			if err != nil {
-				return err
-			}
-			if !st.Loaded {
-				return fmt.Errorf("not loaded: %+v", st)
-			}
-			return nil
-		})
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// serves checks that host answers 200 through the instance.
+func (f *clusterFrontend) serves(host string) func() error {
+	return func() error {
+		code, body, err := f.get(host, "/")
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if code != 200 {
+			return fmt.Errorf("%s: status %d (%q)", f.Name, code, body)
+		}
+		return nil
 	}
-	return c
+}
+
+// closeIdleConns makes the instance drop every idle connection to agents,
+// so the requests that follow dial the overlay anew: a forced reload builds
+// a new transport and cleans up the old one's pool.
+func (f *clusterFrontend) closeIdleConns(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(filepath.Dir(stack.portico), "caddy"), "reload", "--force",
+		"--config", f.caddyfile, "--adapter", "caddyfile", "--address", f.adminAddr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("reloading %s: %v\n%s", f.Name, err, out)
+	}
 }
 
 type frontendStatus struct {
@@ -309,6 +370,27 @@ func (c *cluster) churn(t *testing.T, accountToken, envID string, n int) []strin
 	return left
 }
 
+// servesNewShare starts an agent in home for a new share and checks that
+// every live instance answers it, 20 times each, with its idle connections
+// to agents in place and again without them (new overlay dials).
+func (c *cluster) servesNewShare(t *testing.T, home string) {
+	t.Helper()
+	ag := startAgent(t, home, newBackend(t).URL)
+	defer ag.stop(t)
+	var live []*clusterFrontend
+	for _, f := range c.fronts {
+		if f.Alive() {
+			live = append(live, f)
+			wantWithin(t, 5*time.Second, "the new share through "+f.Name, f.serves(ag.host))
+		}
+	}
+	serveAll(t, live, []string{ag.host}, 20)
+	for _, f := range live {
+		f.closeIdleConns(t)
+	}
+	serveAll(t, live, []string{ag.host}, 20)
+}
+
 func TestCluster(t *testing.T) {
 	c := startCluster(t)
 	ctx := context.Background()
@@ -320,6 +402,15 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	agentHome := t.TempDir()
+	if out, err := exec.Command(stack.portico, "enable", acct.Token, "--api", c.controllers, "--home", agentHome).CombinedOutput(); err != nil {
+		t.Fatalf("portico enable: %v\n%s", err, out)
+	}
+
+	// Two of the instances share one identity; each must serve on its own.
+	t.Run("every instance serves a share created after it started", func(t *testing.T) {
+		c.servesNewShare(t, agentHome)
+	})
 
 	t.Run("concurrent churn converges everywhere", func(t *testing.T) {
 		c.churn(t, acct.Token, env.ID, 200) // 200 creates and 100 deletes
@@ -419,6 +510,8 @@ func TestCluster(t *testing.T) {
 		})
 		dead.start(t) // back for the next steps
 		wantWithin(t, 10*time.Second, "the restarted instance to catch up", c.converged)
+		dead.waitLoaded(t)
+		c.servesNewShare(t, agentHome)
 	})
 
 	t.Run("losing the lease holder moves its leases", func(t *testing.T) {
@@ -476,31 +569,14 @@ func TestCluster(t *testing.T) {
 		}
 		ag := startAgent(t, home, newBackend(t).URL)
 		f := c.fronts[2]
-		through := func(f *clusterFrontend) func() error {
-			return func() error {
-				cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-					DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-						return (&net.Dialer{}).DialContext(ctx, network, f.httpAddr)
-					}}}
-				resp, err := cl.Get("http://" + ag.host + "/")
-				if err != nil {
-					return err
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					return fmt.Errorf("status %d", resp.StatusCode)
-				}
-				return nil
-			}
-		}
-		wantWithin(t, 5*time.Second, "the share through the frontend", through(f))
+		wantWithin(t, 5*time.Second, "the share through the frontend", f.serves(ag.host))
 		time.Sleep(1500 * time.Millisecond) // the cache is written at most once a second
 		for _, cc := range c.ctrls {
 			cc.Kill()
 		}
 		f.Kill()
 		f.start(t)
-		wantWithin(t, 20*time.Second, "the cold frontend to serve its cached route", through(f))
+		wantWithin(t, 20*time.Second, "the cold frontend to serve its cached route", f.serves(ag.host))
 		if st, err := f.status(); err != nil || st.Connected {
 			t.Fatalf("status with no controller = %+v, %v", st, err)
 		}

@@ -90,7 +90,7 @@ func overlayDial(t *testing.T, home, share string) error {
 	defer zc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	conn, err := zitiident.Dial(ctx, zc, share)
+	conn, err := zitiident.Dial(ctx, zc, share, nil)
 	if err == nil {
 		conn.Close()
 	}

@@ -192,6 +192,28 @@ func startCLIAgent(t *testing.T, home string, args ...string) *agent {
 // starts with prefix; it returns the rest of the first such line.
 func startCLI(t *testing.T, home, prefix string, args ...string) (*agent, string) {
 	t.Helper()
+	a, lines := launchCLI(t, home, prefix, args...)
+	select {
+	case line := <-lines:
+		return a, line.text
+	case err := <-a.done:
+		t.Fatalf("portico %s exited early: %v\n%s", args[0], err, a.out)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("portico %s printed no %q line within 60 s:\n%s", args[0], prefix, a.out)
+	}
+	return nil, ""
+}
+
+// printed is a line a command printed, and when.
+type printed struct {
+	text string
+	at   time.Time
+}
+
+// launchCLI runs `portico <args>` and returns at once; the channel gets the
+// rest of the first line that starts with prefix.
+func launchCLI(t *testing.T, home, prefix string, args ...string) (*agent, <-chan printed) {
+	t.Helper()
 	a := &agent{out: &syncBuffer{}, done: make(chan error, 1)}
 	a.cmd = exec.Command(stack.portico, append(args, "--home", home)...)
 	stdout, err := a.cmd.StdoutPipe()
@@ -202,14 +224,14 @@ func startCLI(t *testing.T, home, prefix string, args ...string) (*agent, string
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 1)
+	lines := make(chan printed, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			fmt.Fprintln(a.out, sc.Text())
 			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 				select { // the first one is enough (there is a URL per frontend)
-				case lines <- rest:
+				case lines <- printed{rest, time.Now()}:
 				default:
 				}
 			}
@@ -221,15 +243,7 @@ func startCLI(t *testing.T, home, prefix string, args ...string) (*agent, string
 			a.cmd.Process.Kill()
 		}
 	})
-	select {
-	case line := <-lines:
-		return a, line
-	case err := <-a.done:
-		t.Fatalf("portico %s exited early: %v\n%s", args[0], err, a.out)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("portico %s printed no %q line within 60 s:\n%s", args[0], prefix, a.out)
-	}
-	return nil, ""
+	return a, lines
 }
 
 // stop sends SIGTERM and checks that the agent exited cleanly and, for a

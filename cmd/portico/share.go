@@ -110,18 +110,21 @@ balance requests across them.`,
 					return nil, fmt.Errorf("share %s is not reserved; reserve a name with portico reserve", args[0])
 				}
 				id := "agent-" + token.New(10)
-				ag.Ziti, ag.Logger, ag.Service, ag.Identity = zc, logger, sh.Token, id
+				// Joining the rotation only once bound means no frontend
+				// ever dials an agent that is not there yet. An agent that
+				// had to bind again joins again: the controller may have
+				// taken it out of the rotation while it was unbound.
+				join := func(ctx context.Context) error {
+					if err := cl.AddAgent(ctx, sh.Token, id, target); err != nil && !apiclient.IsStatus(err, 409) {
+						return fmt.Errorf("joining the share's agents: %w", err)
+					}
+					return nil
+				}
+				ag.Ziti, ag.Logger, ag.Service, ag.Identity, ag.Rejoin = zc, logger, sh.Token, id, join
 				return &session{
 					run:      &ag,
 					announce: func(out io.Writer) { printShare(out, target, sh) },
-					// Joining the rotation only once bound means no frontend
-					// ever dials an agent that is not there yet.
-					join: func(ctx context.Context) error {
-						if err := cl.AddAgent(ctx, sh.Token, id, target); err != nil {
-							return fmt.Errorf("joining the share's agents: %w", err)
-						}
-						return nil
-					},
+					join:     join,
 					leave: func(ctx context.Context) {
 						retry(ctx, cmd, "leaving share "+sh.Name, func(ctx context.Context) error {
 							err := cl.RemoveAgent(ctx, sh.Token, id)

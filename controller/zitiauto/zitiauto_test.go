@@ -175,7 +175,7 @@ func TestShareLifecycle(t *testing.T) {
 		t.Fatalf("terminators before listen = %d, %v; want 0", n, err)
 	}
 	start := time.Now()
-	ln, err := zitiident.Listen(ctx, host, share, "agent-x")
+	ln, err := zitiident.Listen(ctx, host, share, "agent-x", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestShareLifecycle(t *testing.T) {
 
 	start = time.Now()
 	// An agent that bound with a terminator identity is reached by it.
-	conn, err := zitiident.DialWithOptions(ctx, dialer, share, &ziti.DialOptions{Identity: "agent-x"})
+	conn, err := zitiident.DialWithOptions(ctx, dialer, share, &ziti.DialOptions{Identity: "agent-x"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestShareDialRoles(t *testing.T) {
 	if roles, err := c.ShareDialRoles(ctx, share); err != nil || len(roles) != 0 {
 		t.Fatalf("dial roles of a new private share = %v, %v; want none", roles, err)
 	}
-	ln, err := zitiident.Listen(ctx, host, share, "")
+	ln, err := zitiident.Listen(ctx, host, share, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func TestShareDialRoles(t *testing.T) {
 		}
 	}()
 	dial := func(zc ziti.Context) error {
-		conn, err := zitiident.Dial(ctx, zc, share)
+		conn, err := zitiident.Dial(ctx, zc, share, nil)
 		if err != nil {
 			return err
 		}

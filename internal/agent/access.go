@@ -85,7 +85,7 @@ func (a *Access) dial(ctx context.Context) (net.Conn, error) {
 	if a.Dial != nil {
 		return a.Dial(ctx)
 	}
-	return zitiident.Dial(ctx, a.Ziti, a.Service)
+	return zitiident.Dial(ctx, a.Ziti, a.Service, a.Logger)
 }
 
 // serveUDP gives each client address a session of its own over the overlay.

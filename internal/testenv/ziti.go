@@ -24,9 +24,9 @@ import (
 // ZitiVersion is the OpenZiti release that the tests run against and scripts/ziti-build.sh builds.
 const ZitiVersion = "v1.6.0"
 
-// ZitiBuild names the cached binary: the release plus the upstream fix that
+// ZitiBuild names the cached binary: the release plus the upstream fixes that
 // scripts/ziti-build.sh applies (see there).
-const ZitiBuild = ZitiVersion + "-bbolt-copy"
+const ZitiBuild = ZitiVersion + "-bbolt-copy-connid"
 
 // zitiReadyTimeout bounds the quickstart's start; it takes 7–19 s on the 2-core machines here.
 const zitiReadyTimeout = 90 * time.Second
@@ -217,42 +217,50 @@ func (z *Ziti) waitReady(ctx context.Context, logFrom int64) error {
 	}
 }
 
-// routerOnline asks the management API whether an edge router is online. It skips TLS
-// verification: it talks to the loopback process it just started and only reads a flag.
+// routerOnline asks the management API whether an edge router is online.
 func (z *Ziti) routerOnline(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	b, err := z.Management(ctx, http.MethodGet, "/edge-routers", "")
+	return err == nil && bytes.Contains(b, []byte(`"isOnline":true`))
+}
+
+// Management calls the network's Edge Management API as its admin, for tests that change
+// the overlay behind Portico's back, and returns the answer's body. It skips TLS
+// verification: it talks to the loopback process the tests started.
+func (z *Ziti) Management(ctx context.Context, method, path, body string) ([]byte, error) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer hc.CloseIdleConnections()
-
-	body := fmt.Sprintf(`{"username":%q,"password":%q}`, z.Username, z.Password)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, z.ManagementURL+"/authenticate?method=password", strings.NewReader(body))
+	do := func(method, path, token, body string) (*http.Response, []byte, error) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, z.ManagementURL+path, rd)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("zt-session", token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode/100 != 2 {
+			err = fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+		}
+		return resp, b, err
+	}
+	resp, _, err := do(http.MethodPost, "/authenticate?method=password", "", fmt.Sprintf(`{"username":%q,"password":%q}`, z.Username, z.Password))
 	if err != nil {
-		return false
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return false
-	}
-	_ = resp.Body.Close()
-	token := resp.Header.Get("zt-session")
-	if resp.StatusCode != http.StatusOK || token == "" {
-		return false
-	}
-
-	req, err = http.NewRequestWithContext(ctx, http.MethodGet, z.ManagementURL+"/edge-routers", nil)
-	if err != nil {
-		return false
-	}
-	req.Header.Set("zt-session", token)
-	resp, err = hc.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"isOnline":true`))
+	_, b, err := do(method, path, resp.Header.Get("zt-session"), body)
+	return b, err
 }
 
 // logTail returns the last n lines of the quickstart log, for error messages.

@@ -83,7 +83,7 @@ func echoShare(ctx context.Context, tb testing.TB) (ziti.Context, string) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = admin.DeleteShareService(context.Background(), share) })
-	ln, err := zitiident.Listen(ctx, authenticated(tb, envFile), share, "")
+	ln, err := zitiident.Listen(ctx, authenticated(tb, envFile), share, "", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func echoShare(ctx context.Context, tb testing.TB) (ziti.Context, string) {
 
 // echo dials share, sends one byte and reads it back.
 func echo(ctx context.Context, zc ziti.Context, share string) error {
-	conn, err := zitiident.Dial(ctx, zc, share)
+	conn, err := zitiident.Dial(ctx, zc, share, nil)
 	if err != nil {
 		return err
 	}

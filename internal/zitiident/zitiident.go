@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/openziti/sdk-golang/ziti"
 	"github.com/openziti/sdk-golang/ziti/edge"
 	"github.com/openziti/sdk-golang/ziti/enroll"
+	"go.uber.org/zap"
 )
 
 // ErrServiceNotFound means the identity cannot see the service, even after asking the
@@ -106,14 +108,22 @@ const dialTimeout = 5 * time.Second
 
 // Dial connects to service through zc. A service created after zc authenticated is invisible
 // to zc until its 5-minute refresh, so on a miss Dial asks the controller once and retries.
-func Dial(ctx context.Context, zc ziti.Context, service string) (edge.Conn, error) {
-	return DialWithOptions(ctx, zc, service, nil)
+// A dial refused for zc's API session re-authenticates zc and is tried once more; logger
+// (nil for none) is told.
+func Dial(ctx context.Context, zc ziti.Context, service string, logger *zap.Logger) (edge.Conn, error) {
+	return DialWithOptions(ctx, zc, service, nil, logger)
 }
 
 // DialWithOptions is Dial with the SDK's dial options, for example the Identity of the one
 // terminator (agent) to reach. With nil options it is Dial. Without a ConnectTimeout or a
 // deadline on ctx, it waits 5 s for the connection, as Dial does.
-func DialWithOptions(ctx context.Context, zc ziti.Context, service string, opts *ziti.DialOptions) (edge.Conn, error) {
+func DialWithOptions(ctx context.Context, zc ziti.Context, service string, opts *ziti.DialOptions, logger *zap.Logger) (edge.Conn, error) {
+	return withSession(zc, logger, "dial", service, func() (edge.Conn, error) {
+		return dialWithOptions(ctx, zc, service, opts)
+	})
+}
+
+func dialWithOptions(ctx context.Context, zc ziti.Context, service string, opts *ziti.DialOptions) (edge.Conn, error) {
 	if _, ok := ctx.Deadline(); opts != nil && opts.ConnectTimeout == 0 && !ok {
 		o := *opts
 		o.ConnectTimeout = dialTimeout
@@ -149,8 +159,15 @@ func DialWithOptions(ctx context.Context, zc ziti.Context, service string, opts 
 // Listen binds service through zc and returns once a router has accepted the bind, so a dial
 // that follows finds a terminator. While a new service or its Bind policy propagates to zc, it
 // refreshes the service and retries for up to 10 s, within ctx. A non-empty identity names
-// the terminator, so that a dialer can pick this listener among several.
-func Listen(ctx context.Context, zc ziti.Context, service, identity string) (edge.Listener, error) {
+// the terminator, so that a dialer can pick this listener among several. A bind refused for
+// zc's API session re-authenticates zc and is tried once more, as Dial does.
+func Listen(ctx context.Context, zc ziti.Context, service, identity string, logger *zap.Logger) (edge.Listener, error) {
+	return withSession(zc, logger, "bind", service, func() (edge.Listener, error) {
+		return listen(ctx, zc, service, identity)
+	})
+}
+
+func listen(ctx context.Context, zc ziti.Context, service, identity string) (edge.Listener, error) {
 	ctx, cancel := context.WithTimeout(ctx, listenRetryFor)
 	defer cancel()
 
@@ -185,6 +202,85 @@ func Listen(ctx context.Context, zc ziti.Context, service, identity string) (edg
 func refresh(zc ziti.Context, service string) error {
 	_, err := ServiceID(zc, service)
 	return err
+}
+
+// isSessionError reports whether err says that the router or the controller refused zc's API
+// session, as when another process of the same identity displaced it on a router without the
+// openziti/ziti#3072 fix, or the session expired or was deleted. The SDK reports these only
+// as formatted text, such as "invalid api session id, expected A, got B" or "invalid session".
+func isSessionError(err error) bool {
+	s := strings.ToLower(err.Error())
+	for _, sub := range []string{"api session", "invalid session", "unauthorized", "invalid_auth"} {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// reauthenticator is the part of *ziti.ContextImpl that starts a new API session.
+type reauthenticator interface{ Reauthenticate() error }
+
+// reauth serialises the re-authentication of one context: a new API session closes every
+// router connection of the context, so the many dials that fail together on one bad session
+// must start one new session, not one each.
+type reauth struct {
+	mu  sync.Mutex
+	gen uint64 // how many times the context was re-authenticated here
+}
+
+// reauths holds a reauth per context; a process has a handful of contexts.
+var reauths sync.Map // ziti.Context → *reauth
+
+func reauthOf(zc ziti.Context) *reauth {
+	r, _ := reauths.LoadOrStore(zc, new(reauth))
+	return r.(*reauth)
+}
+
+func (r *reauth) generation() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// renew re-authenticates zc unless someone did since generation seen.
+func (r *reauth) renew(zc ziti.Context, seen uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen != seen {
+		return nil
+	}
+	ra, ok := zc.(reauthenticator)
+	if !ok {
+		return errors.New("the ziti context cannot re-authenticate")
+	}
+	if err := ra.Reauthenticate(); err != nil {
+		return err
+	}
+	r.gen++
+	return nil
+}
+
+// withSession runs op and, if it fails on zc's API session, re-authenticates zc and runs op
+// once more, so that no process stays locked out by a session the overlay no longer takes.
+func withSession[T any](zc ziti.Context, logger *zap.Logger, what, service string, op func() (T, error)) (T, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	r := reauthOf(zc)
+	seen := r.generation()
+	v, err := op()
+	if err == nil || !isSessionError(err) {
+		return v, err
+	}
+	if rerr := r.renew(zc, seen); rerr != nil {
+		logger.Warn("the overlay refused this process's session, and re-authenticating failed",
+			zap.String("op", what), zap.String("service", service), zap.NamedError("refused", err), zap.Error(rerr))
+		return v, err
+	}
+	logger.Warn("the overlay refused this process's session; re-authenticated and trying once more",
+		zap.String("op", what), zap.String("service", service), zap.Error(err))
+	return op()
 }
 
 // isMiss reports whether a dial error says that the service or its session is unknown. The SDK

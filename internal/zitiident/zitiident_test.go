@@ -94,7 +94,7 @@ func TestListenAndDialNewService(t *testing.T) {
 	_, dialerSees := dialer.GetService(share)
 	t.Logf("before Listen and Dial the contexts see the new service: host %v, dialer %v", hostSees, dialerSees)
 
-	ln, err := zitiident.Listen(ctx, host, share, "")
+	ln, err := zitiident.Listen(ctx, host, share, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestListenAndDialNewService(t *testing.T) {
 		served <- err
 	}()
 
-	conn, err := zitiident.Dial(ctx, dialer, share)
+	conn, err := zitiident.Dial(ctx, dialer, share, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestDialUnknownService(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	_, feFile := identity(ctx, t, "fe", zitiauto.RoleFrontend)
-	_, err := zitiident.Dial(ctx, authenticated(t, feFile), "no-such-service")
+	_, err := zitiident.Dial(ctx, authenticated(t, feFile), "no-such-service", nil)
 	if !errors.Is(err, zitiident.ErrServiceNotFound) {
 		t.Fatalf("Dial of an unknown service: %v, want ErrServiceNotFound", err)
 	}

@@ -43,7 +43,7 @@ func main() {
 	_, err = admin.CreateShareService(ctx, svc, []string{"#all"}, []string{"#all"})
 	check(err)
 
-	ln, err := zitiident.Listen(ctx, host, svc, "")
+	ln, err := zitiident.Listen(ctx, host, svc, "", nil)
 	check(err)
 	go func() {
 		buf := make([]byte, *chunk)
@@ -87,7 +87,7 @@ func main() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := zitiident.DialWithOptions(ctx, dial, svc, opts)
+				c, err := zitiident.DialWithOptions(ctx, dial, svc, opts, nil)
 				check(err)
 				defer c.Close()
 				buf := make([]byte, 256<<10)

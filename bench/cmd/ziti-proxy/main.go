@@ -31,7 +31,7 @@ func main() {
 	defer zc.Close()
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return zitiident.Dial(ctx, zc, *service)
+			return zitiident.Dial(ctx, zc, *service, nil)
 		},
 		// As many idle connections as the load generator has clients, so no
 		// request pays for a new overlay dial once warm.
