@@ -211,8 +211,11 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	c.node = cluster.New(cluster.Config{Self: store.Controller{
 		ID: cfg.ID, APIAddress: cfg.AdvertiseAPI, GRPCAddress: cfg.AdvertiseGRPC, Version: Version, StartedAt: now, HeartbeatAt: now,
 	}}, st, w.list(), logger.Named("cluster"))
+	routers := &routerWarnings{ziti: zc, logger: logger.Named("overlay"), logged: map[string]bool{}}
+	routers.Warnings(ctx) // logs them at start
 	c.httpSrv = &http.Server{
-		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version, Resolver: resolver(cfg.DNSResolver)}, st, zc, c.pub, logger.Named("api")),
+		Handler: api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version, Resolver: resolver(cfg.DNSResolver), OverlayWarnings: routers.Warnings},
+			st, zc, c.pub, logger.Named("api")),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -236,7 +239,9 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
 	c.grpcSrv = grpc.NewServer(opts...)
-	syncapi.NewServer(st, c.hub, cfg.ID, logger.Named("sync")).Register(c.grpcSrv)
+	syncSrv := syncapi.NewServer(st, c.hub, cfg.ID, logger.Named("sync"))
+	syncSrv.Warnings = routers.Warnings
+	syncSrv.Register(c.grpcSrv)
 	return c, nil
 }
 

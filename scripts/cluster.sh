@@ -2,8 +2,8 @@
 # Brings up a Portico cluster on one machine and shares a demo service
 # through it: a local OpenZiti network, 2 controllers on one PostgreSQL
 # database publishing through RabbitMQ, 3 Caddy frontend instances (two that
-# share a frontend token, one with its own) and a Caddy load balancer in
-# front of them.
+# share a frontend token, secret and identity file, one with a frontend record
+# and identity of its own) and a Caddy load balancer in front of them.
 #
 #   scripts/cluster.sh        start (stops a previous run first)
 #   scripts/cluster.sh stop   stop everything
@@ -73,6 +73,8 @@ create_frontend two "http://{host}:$lb_port" "$namespace"
 frontend_two=$frontend secret_two=$secret
 account_token=$(bin/portico admin create account demo@cluster.localhost | sed -n 's/^token: //p')
 
+# frontend-1a and frontend-1b run frontend "one" with the same identity file,
+# frontend-2 runs frontend "two" with its own.
 say "starting 3 frontend instances and the load balancer on :$lb_port"
 for f in 1a:one:8181:2181 1b:one:8182:2182 2:two:8183:2183; do
   IFS=: read -r name which port admin <<<"$f"

@@ -232,6 +232,7 @@ func runAgent(cmd *cobra.Command, g *globals, start func(ctx context.Context, zc
 		return fmt.Errorf("loading identity: %w", err)
 	}
 	defer zc.Close()
+	go warnOverlay(ctx, g, logger)
 
 	s, err := start(ctx, zc, logger.Named("agent"))
 	if err != nil {
@@ -260,6 +261,24 @@ func runAgent(cmd *cobra.Command, g *globals, start func(ctx context.Context, zc
 		s.announce(cmd.OutOrStdout())
 		return nil
 	})
+}
+
+// warnOverlay logs what the controller says is wrong with the OpenZiti network, such as a
+// router that lets processes of one identity break each other's dials: the user then knows
+// why a share may not answer. A controller that cannot tell is no reason to stop.
+func warnOverlay(ctx context.Context, g *globals, logger *zap.Logger) {
+	_, cl, err := g.client()
+	if err != nil {
+		return
+	}
+	warnings, err := cl.OverlayWarnings(ctx)
+	if err != nil {
+		logger.Debug("asking the controller about the overlay", zap.Error(err))
+		return
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
 }
 
 func printShare(out io.Writer, target string, sh apiclient.Share) {

@@ -40,6 +40,9 @@ type Config struct {
 	Version string
 	// Resolver looks up custom domains' TXT records. Default: the system's.
 	Resolver Resolver
+	// OverlayWarnings, if set, says what is wrong with the OpenZiti network for Portico
+	// (GET /api/v1/overlay), such as routers without a fix that Portico needs.
+	OverlayWarnings func(ctx context.Context) []string
 }
 
 // API is the controller's HTTP handler.
@@ -75,6 +78,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /api/v1/frontends/instances", a.admin(a.listInstances))
 	a.mux.HandleFunc("GET /api/v1/leases", a.admin(a.listLeases))
 	a.mux.HandleFunc("GET /api/v1/controllers", a.anyone(a.listControllers))
+	a.mux.HandleFunc("GET /api/v1/overlay", a.account(a.overlay))
 
 	a.mux.HandleFunc("POST /api/v1/environments", a.account(a.createEnvironment))
 	a.mux.HandleFunc("GET /api/v1/environments", a.account(a.listEnvironments))
@@ -238,4 +242,14 @@ func (a *API) anyone(h http.HandlerFunc) http.HandlerFunc {
 
 func accountOf(r *http.Request) store.Account {
 	return r.Context().Value(accountKey{}).(store.Account)
+}
+
+// overlay says what is wrong with the OpenZiti network for Portico, so that agents can warn
+// their users: {"warnings": [...]}, empty when nothing is.
+func (a *API) overlay(w http.ResponseWriter, r *http.Request) {
+	warnings := []string{}
+	if a.cfg.OverlayWarnings != nil {
+		warnings = append(warnings, a.cfg.OverlayWarnings(r.Context())...)
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"warnings": warnings})
 }

@@ -319,3 +319,26 @@ func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 		t.Error("alice's share lost its service")
 	}
 }
+
+func TestOverlayWarnings(t *testing.T) {
+	warn := "edge router er runs OpenZiti v1.6.0 without the fix for openziti/ziti#3072"
+	e := newEnv(t, func(c *Config) {
+		c.OverlayWarnings = func(context.Context) []string { return []string{warn} }
+	})
+	tok, _ := e.setup()
+	var out struct {
+		Warnings []string `json:"warnings"`
+	}
+	if code := e.call("GET", "/api/v1/overlay", tok, "", &out); code != 200 || len(out.Warnings) != 1 || out.Warnings[0] != warn {
+		t.Fatalf("GET /api/v1/overlay = %d %+v", code, out)
+	}
+	if code := e.call("GET", "/api/v1/overlay", "wrong-token", "", nil); code != 401 {
+		t.Fatalf("GET /api/v1/overlay with a wrong token = %d, want 401", code)
+	}
+	// A controller that knows of nothing wrong says so with an empty list.
+	e = newEnv(t)
+	tok, _ = e.setup()
+	if code := e.call("GET", "/api/v1/overlay", tok, "", &out); code != 200 || out.Warnings == nil || len(out.Warnings) != 0 {
+		t.Fatalf("GET /api/v1/overlay without warnings = %d %+v", code, out)
+	}
+}

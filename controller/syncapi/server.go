@@ -41,6 +41,10 @@ type Server struct {
 	logger *zap.Logger
 	self   string // this controller's id, recorded with instance heartbeats
 	chunk  int    // mappings per Snapshot message
+
+	// Warnings, if set, says what is wrong with the OpenZiti network for Portico; every
+	// heartbeat's answer carries it, so frontends can log it.
+	Warnings func(ctx context.Context) []string
 }
 
 // NewServer returns the sync service of controller self over st that
@@ -196,5 +200,9 @@ func (s *Server) Heartbeat(ctx context.Context, req *syncpb.HeartbeatRequest) (*
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "reading frontend: %v", err)
 	}
-	return &syncpb.HeartbeatResponse{Revision: f.Revision}, nil
+	resp := &syncpb.HeartbeatResponse{Revision: f.Revision}
+	if s.Warnings != nil {
+		resp.Warnings = s.Warnings(ctx)
+	}
+	return resp, nil
 }

@@ -22,8 +22,8 @@ import (
 )
 
 // serve runs the service on a real store with n public shares mapped on
-// frontend "fe", and returns a client.
-func serve(t *testing.T, n, chunk int) syncpb.SyncClient {
+// frontend "fe", and returns a client; configure changes the server.
+func serve(t *testing.T, n, chunk int, configure ...func(*Server)) syncpb.SyncClient {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "s.db"))
@@ -54,6 +54,9 @@ func serve(t *testing.T, n, chunk int) syncpb.SyncClient {
 	}
 	srv := NewServer(st, NewHub(), "test", zap.NewNop())
 	srv.chunk = chunk
+	for _, c := range configure {
+		c(srv)
+	}
 	g := grpc.NewServer()
 	srv.Register(g)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -151,5 +154,14 @@ func TestWatchSendsTheJournalThenTooOld(t *testing.T) {
 	stream, _ = cl.Watch(ctx, &syncpb.WatchRequest{Frontend: "fe", After: 99})
 	if _, err := stream.Recv(); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("Watch after the head: %v, want FailedPrecondition", err)
+	}
+}
+
+func TestHeartbeatCarriesTheOverlayWarnings(t *testing.T) {
+	warn := "edge router er runs OpenZiti v1.6.0 without the fix for openziti/ziti#3072"
+	cl := serve(t, 1, 10, func(s *Server) { s.Warnings = func(context.Context) []string { return []string{warn} } })
+	resp, err := cl.Heartbeat(withSecret("secret"), &syncpb.HeartbeatRequest{Frontend: "fe", Instance: "i"})
+	if err != nil || resp.Revision != 1 || len(resp.Warnings) != 1 || resp.Warnings[0] != warn {
+		t.Fatalf("Heartbeat = %+v, %v; want revision 1 and the warning", resp, err)
 	}
 }

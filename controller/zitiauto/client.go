@@ -291,6 +291,12 @@ type entity struct {
 	Identity  string `json:"identity"`
 	// IdentityRoles are set on service policies.
 	IdentityRoles []string `json:"identityRoles"`
+	// IsOnline and VersionInfo are set on edge routers.
+	IsOnline    bool `json:"isOnline"`
+	VersionInfo struct {
+		Version  string `json:"version"`
+		Revision string `json:"revision"`
+	} `json:"versionInfo"`
 }
 
 // create posts in to collection and returns the new object's id.

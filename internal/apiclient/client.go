@@ -385,6 +385,15 @@ func (c *Client) Controllers(ctx context.Context) ([]status.Controller, error) {
 	return cs, c.do(ctx, http.MethodGet, "/controllers", nil, &cs)
 }
 
+// OverlayWarnings says what is wrong with the OpenZiti network for Portico, such as edge
+// routers without a fix it needs; nil when nothing is.
+func (c *Client) OverlayWarnings(ctx context.Context) ([]string, error) {
+	var out struct {
+		Warnings []string `json:"warnings"`
+	}
+	return out.Warnings, c.do(ctx, http.MethodGet, "/overlay", nil, &out)
+}
+
 // Instances lists the live frontend instances (admin).
 func (c *Client) Instances(ctx context.Context) ([]status.Instance, error) {
 	var ins []status.Instance

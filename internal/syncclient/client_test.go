@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -267,5 +269,34 @@ func TestTLS(t *testing.T) {
 	testenv.Eventually(t, "the plaintext client to fail", 5*time.Second, func() bool { return cl.Status().LastError != "" })
 	if plain.Loaded() {
 		t.Fatal("a plaintext client loaded the table from a TLS controller")
+	}
+}
+
+// The controller's overlay warnings reach the frontend's log, each once.
+func TestHeartbeatWarningsAreLoggedOnce(t *testing.T) {
+	warn := "edge router er runs OpenZiti v1.6.0 without the fix for openziti/ziti#3072"
+	var beats atomic.Int32
+	withWarnings := grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if hb, ok := resp.(*syncpb.HeartbeatResponse); ok {
+			beats.Add(1)
+			hb.Warnings = []string{warn, warn}
+		}
+		return resp, err
+	})
+	c := newController(t, nil, withWarnings)
+	core, logs := observer.New(zap.WarnLevel)
+	cl, err := New(Config{Controllers: []string{c.addr}, Frontend: "fe", Secret: secret, Instance: "i", HeartbeatInterval: 20 * time.Millisecond}, mapping.NewTable(), zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cl.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	testenv.Eventually(t, "several heartbeats", 10*time.Second, func() bool { return beats.Load() >= 5 })
+	got := logs.FilterMessageSnippet("warns about the overlay").All()
+	if len(got) != 1 || got[0].ContextMap()["warning"] != warn {
+		t.Fatalf("logged %v, want the warning once", got)
 	}
 }

@@ -541,8 +541,11 @@ func (x *HeartbeatRequest) GetVersion() string {
 }
 
 type HeartbeatResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// warnings says what is wrong with the OpenZiti network for Portico, such as
+	// edge routers without a fix it needs; the frontend logs each one once.
+	Warnings      []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +587,13 @@ func (x *HeartbeatResponse) GetRevision() int64 {
 	return 0
 }
 
+func (x *HeartbeatResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 var File_sync_proto protoreflect.FileDescriptor
 
 const file_sync_proto_rawDesc = "" +
@@ -623,9 +633,10 @@ const file_sync_proto_rawDesc = "" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12)\n" +
 	"\x10applied_revision\x18\x03 \x01(\x03R\x0fappliedRevision\x12\x1a\n" +
 	"\bmappings\x18\x04 \x01(\x03R\bmappings\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\"/\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\"K\n" +
 	"\x11HeartbeatResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision2\xbb\x02\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
+	"\bwarnings\x18\x02 \x03(\tR\bwarnings2\xbb\x02\n" +
 	"\x04Sync\x12N\n" +
 	"\bSnapshot\x12 .portico.sync.v1.SnapshotRequest\x1a\x1e.portico.sync.v1.SnapshotChunk0\x01\x12L\n" +
 	"\aChanges\x12\x1f.portico.sync.v1.ChangesRequest\x1a .portico.sync.v1.ChangesResponse\x12A\n" +
