@@ -237,6 +237,9 @@ func (f *clusterFrontend) closeIdleConns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reloading %s: %v\n%s", f.Name, err, out)
 	}
+	if err := testenv.WaitOneListener(f.httpAddr, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type frontendStatus struct {

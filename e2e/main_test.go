@@ -183,7 +183,10 @@ http://:%[7]s {
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "caddyfile warning:", w.String())
 	}
-	return caddy.Load(cfg, true)
+	if err := caddy.Load(cfg, true); err != nil {
+		return err
+	}
+	return testenv.WaitOneListener(stack.httpAddr, 5*time.Second)
 }
 
 func teardown() {
