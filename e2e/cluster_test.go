@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,13 +13,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/testenv"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -80,6 +84,8 @@ ziti:
   management_url: %s
   username: %s
   password: %s
+workers:
+  reconcile_every: 1s
 `, id, cc.api, cc.grpc, c.dsn, c.adminToken, c.amqp, stack.ziti.CtrlAddress, stack.ziti.Username, stack.ziti.Password)), 0o600)
 		cc.proc = proc{testenv.Proc{Name: id, Args: []string{filepath.Join(bin, "portico-controller"), "--config", cfg}, Log: filepath.Join(c.dir, id+".log")}}
 		cc.start(t)
@@ -163,7 +169,9 @@ func newFrontendProc(dir, name string, controllers []string, fe apiclient.Fronte
 		secret {env.PORTICO_FRONTEND_SECRET}
 		identity %s
 		cache_dir %s/cache
-		resync_interval 2s
+		# Changes must arrive through the broker or the Watch stream:
+		# no periodic resync hides a lost one within a test.
+		resync_interval 1h
 		%s
 	}
 }
@@ -247,6 +255,28 @@ type frontendStatus struct {
 	Connected bool   `json:"connected"`
 	Revision  int64  `json:"revision"`
 	LastError string `json:"last_error"`
+	Broker    *struct {
+		Connections uint64 `json:"connections"`
+		Applied     uint64 `json:"applied"`
+		Malformed   uint64 `json:"malformed"`
+	} `json:"broker"`
+}
+
+// brokerCounters reads every instance's broker counters.
+func (c *cluster) brokerCounters(t *testing.T) []frontendStatus {
+	t.Helper()
+	out := make([]frontendStatus, len(c.fronts))
+	for i, f := range c.fronts {
+		st, err := f.status()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		if st.Broker == nil {
+			t.Fatalf("%s reports no broker consumer: %+v", f.Name, st)
+		}
+		out[i] = st
+	}
+	return out
 }
 
 func (f *clusterFrontend) status() (frontendStatus, error) {
@@ -260,14 +290,11 @@ func (f *clusterFrontend) status() (frontendStatus, error) {
 	return out[0], nil
 }
 
-// table returns the instance's revision and its mappings, host → share.
-func (f *clusterFrontend) table() (int64, map[string]string, error) {
+// table returns the instance's revision and its mappings by host.
+func (f *clusterFrontend) table() (int64, map[string]mapping.Mapping, error) {
 	var out []struct {
-		Revision int64 `json:"revision"`
-		Mappings []struct {
-			Name  string `json:"name"`
-			Share string `json:"share"`
-		} `json:"mappings"`
+		Revision int64             `json:"revision"`
+		Mappings []mapping.Mapping `json:"mappings"`
 	}
 	if err := getJSON("http://"+f.adminAddr+"/portico/mappings", &out); err != nil {
 		return 0, nil, err
@@ -275,9 +302,9 @@ func (f *clusterFrontend) table() (int64, map[string]string, error) {
 	if len(out) != 1 {
 		return 0, nil, fmt.Errorf("%d runtimes", len(out))
 	}
-	m := map[string]string{}
+	m := map[string]mapping.Mapping{}
 	for _, e := range out[0].Mappings {
-		m[e.Name] = e.Share
+		m[e.Name] = e
 	}
 	return out[0].Revision, m, nil
 }
@@ -295,15 +322,15 @@ func getJSON(url string, v any) error {
 }
 
 // converged checks that every instance's table equals the store's mappings
-// for its token, entry by entry, deletes included.
+// for its token, entry by entry (share, policy and agents), deletes included.
 func (c *cluster) converged() error {
 	for _, f := range c.fronts {
 		var storeRev int64
-		want := map[string]string{}
+		want := map[string]mapping.Mapping{}
 		if err := c.st.Snapshot(context.Background(), f.token, 1000, func(rev int64, ms []mapping.Mapping) error {
 			storeRev = rev
 			for _, m := range ms {
-				want[m.Name] = m.Share
+				want[m.Name] = m
 			}
 			return nil
 		}); err != nil {
@@ -316,9 +343,9 @@ func (c *cluster) converged() error {
 		if rev != storeRev {
 			return fmt.Errorf("%s at revision %d, store at %d", f.Name, rev, storeRev)
 		}
-		for name, share := range want {
-			if got[name] != share {
-				return fmt.Errorf("%s maps %s to %q, store to %q", f.Name, name, got[name], share)
+		for name, m := range want {
+			if g := got[name]; g.Share != m.Share || !bytes.Equal(g.Policy, m.Policy) {
+				return fmt.Errorf("%s maps %s to %q with policy %s, store to %q with %s", f.Name, name, g.Share, g.Policy, m.Share, m.Policy)
 			}
 		}
 		for name := range got {
@@ -353,7 +380,11 @@ func (c *cluster) churn(t *testing.T, accountToken, envID string, n int) []strin
 			defer wg.Done()
 			defer func() { <-sem }()
 			ctx := context.Background()
-			sh, err := clients[i%len(clients)].CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: envID, Target: "http://127.0.0.1:1", Namespace: clusterNamespace})
+			req := apiclient.ShareRequest{EnvironmentID: envID, Target: "http://127.0.0.1:1", Namespace: clusterNamespace}
+			if i%3 == 0 { // a policy of its own, which every instance must carry too
+				req.Policy = &policy.Policy{IPDeny: []string{fmt.Sprintf("203.0.113.%d", i%250)}}
+			}
+			sh, err := clients[i%len(clients)].CreateShare(ctx, req)
 			if err != nil {
 				t.Errorf("create %d: %v", i, err)
 				return
@@ -415,14 +446,24 @@ func TestCluster(t *testing.T) {
 		c.servesNewShare(t, agentHome)
 	})
 
+	// Every instance resyncs once an hour only, so what converges below came
+	// through RabbitMQ; the broker counters say so.
 	t.Run("concurrent churn converges everywhere", func(t *testing.T) {
+		before := c.brokerCounters(t)
 		c.churn(t, acct.Token, env.ID, 200) // 200 creates and 100 deletes
 		start := time.Now()
 		wantWithin(t, 3*time.Second, "every instance to equal the store", c.converged)
 		t.Logf("converged %s after the last change", time.Since(start).Round(time.Millisecond))
+		for i, after := range c.brokerCounters(t) {
+			got, want := after.Broker.Applied-before[i].Broker.Applied, after.Revision-before[i].Revision
+			if int64(got) < want {
+				t.Errorf("%s took %d changes from the broker for %d new revisions", c.fronts[i].Name, got, want)
+			}
+		}
+		c.servesNewShare(t, agentHome)
 	})
 
-	t.Run("revisions have no holes", func(t *testing.T) {
+	t.Run("the journal has no holes", func(t *testing.T) {
 		for _, f := range c.fronts {
 			changes, cur, tooOld, err := c.st.Changes(ctx, f.token, 0, 100000)
 			if err != nil || tooOld {
@@ -439,12 +480,33 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("bad broker messages", func(t *testing.T) {
-		for _, f := range c.fronts[1:] {
-			testenv.PublishRaw(t, c.amqp, broker.DefaultExchange, f.token, "\\x00garbage", `[]`,
-				`{"frontend":"`+f.token+`","revision":5,"op":"rename","name":"x","share":"y"}`,
-				`{"frontend":"`+f.token+`","revision":-3,"op":"upsert","name":"x","share":"y"}`,
-				`{"frontend":"`+f.token+`","revision":9223372036854775807,"op":"upsert","name":"huge.`+clusterNamespace+`","share":"y"}`)
+	t.Run("bad broker messages are rejected", func(t *testing.T) {
+		before := c.brokerCounters(t)
+		// Four that no consumer can decode, and one well-formed upsert far
+		// ahead of the journal, which only a journal pull can judge.
+		const undecodable = 4
+		for _, tok := range []string{c.fronts[0].token, c.fronts[2].token} {
+			testenv.PublishRaw(t, c.amqp, broker.DefaultExchange, tok, "\\x00garbage", `[]`,
+				`{"frontend":"`+tok+`","revision":5,"op":"rename","name":"x","share":"y"}`,
+				`{"frontend":"`+tok+`","revision":-3,"op":"upsert","name":"x","share":"y"}`,
+				`{"frontend":"`+tok+`","revision":9223372036854775807,"op":"upsert","name":"huge.`+clusterNamespace+`","share":"y"}`)
+		}
+		wantWithin(t, 5*time.Second, "every instance to drop the undecodable messages", func() error {
+			for i, after := range c.brokerCounters(t) {
+				if got := after.Broker.Malformed - before[i].Broker.Malformed; got != undecodable {
+					return fmt.Errorf("%s dropped %d malformed messages, want %d", c.fronts[i].Name, got, undecodable)
+				}
+			}
+			return nil
+		})
+		for _, f := range c.fronts {
+			_, table, err := f.table()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := table["huge."+clusterNamespace]; ok {
+				t.Fatalf("%s applied a change that is not in the journal", f.Name)
+			}
 		}
 		c.churn(t, acct.Token, env.ID, 6)
 		wantWithin(t, 5*time.Second, "every instance to stay equal to the store", c.converged)
@@ -456,33 +518,52 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("broker outage converges after it", func(t *testing.T) {
+		before := c.brokerCounters(t)
 		restore := testenv.RabbitMQOutage(t, c.amqp)
 		c.churn(t, acct.Token, env.ID, 20)
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the outage lasts while the controllers publish into it
 		restore()
 		back := time.Now()
-		// One resync interval (2 s) after the broker is back, with room for the reconnect.
-		wantWithin(t, 5*time.Second, "convergence after the outage", c.converged)
+		// What was published into the outage is gone: each instance reconnects and pulls the journal.
+		wantWithin(t, 15*time.Second, "convergence after the outage", c.converged)
 		t.Logf("converged %s after the broker came back", time.Since(back).Round(time.Millisecond))
+		for i, after := range c.brokerCounters(t) {
+			if after.Broker.Connections <= before[i].Broker.Connections {
+				t.Errorf("%s did not reconnect to the broker: %d connections before, %d after", c.fronts[i].Name, before[i].Broker.Connections, after.Broker.Connections)
+			}
+		}
+		c.servesNewShare(t, agentHome)
 	})
 
 	t.Run("instances are listed with their lag", func(t *testing.T) {
-		wantWithin(t, 12*time.Second, "3 live instances, none behind", func() error {
+		lagOf := func(token string) (lags []int64, err error) {
 			ins, err := c.admin.Instances(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			n := 0
 			for _, in := range ins {
-				if in.Frontend == c.fronts[0].token || in.Frontend == c.fronts[2].token {
-					n++
-					if in.Lag != 0 {
-						return fmt.Errorf("%s lags %d", in.ID, in.Lag)
-					}
+				if in.Frontend == token {
+					lags = append(lags, in.Lag)
 				}
 			}
+			return lags, nil
+		}
+		wantWithin(t, 12*time.Second, "3 live instances, none behind", func() error {
+			n := 0
+			for _, tok := range []string{c.fronts[0].token, c.fronts[2].token} {
+				lags, err := lagOf(tok)
+				if err != nil {
+					return err
+				}
+				for _, l := range lags {
+					if l != 0 {
+						return fmt.Errorf("an instance of %s lags %d", tok, l)
+					}
+				}
+				n += len(lags)
+			}
 			if n != 3 {
-				return fmt.Errorf("%d instances: %+v", n, ins)
+				return fmt.Errorf("%d instances", n)
 			}
 			return nil
 		})
@@ -490,6 +571,29 @@ func TestCluster(t *testing.T) {
 		if err != nil || strings.Count(string(out), c.fronts[0].token) != 2 || !strings.Contains(string(out), c.fronts[2].token) {
 			t.Fatalf("portico admin frontends: %v\n%s", err, out)
 		}
+
+		// A paused instance falls behind, and the listing says by how much.
+		paused := c.fronts[2]
+		if err := syscall.Kill(paused.Pid(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		c.churn(t, acct.Token, env.ID, 4)
+		wantWithin(t, 5*time.Second, paused.Name+" to be listed behind", func() error {
+			lags, err := lagOf(paused.token)
+			if err != nil || len(lags) != 1 || lags[0] < 2 {
+				return fmt.Errorf("lags %v, %v; want one instance at least 2 behind", lags, err)
+			}
+			return nil
+		})
+		if err := syscall.Kill(paused.Pid(), syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		wantWithin(t, 15*time.Second, paused.Name+" to catch up", func() error {
+			if lags, err := lagOf(paused.token); err != nil || len(lags) != 1 || lags[0] != 0 {
+				return fmt.Errorf("lags %v, %v", lags, err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("a dead instance disappears", func(t *testing.T) {
@@ -552,6 +656,31 @@ func TestCluster(t *testing.T) {
 		})
 		t.Logf("leases moved %s after the holder died", time.Since(killed).Round(time.Millisecond))
 
+		// The survivor's workers run: its reconciler puts back a share's
+		// service that vanished from the overlay.
+		deployment, err := c.st.DeploymentID(ctx, "unused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zc, err := zitiauto.New(zitiauto.Config{ManagementURL: stack.ziti.CtrlAddress, Username: stack.ziti.Username, Password: stack.ziti.Password, Deployment: deployment})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares := c.churn(t, acct.Token, env.ID, 2)
+		if err := zc.DeleteShareService(ctx, shares[0]); err != nil {
+			t.Fatal(err)
+		}
+		wantWithin(t, 10*time.Second, "the survivor's reconciler to recreate the service", func() error {
+			tokens, err := zc.ShareTokens(ctx)
+			if err != nil {
+				return err
+			}
+			if !tokens[shares[0]] {
+				return fmt.Errorf("share %s has no service", shares[0])
+			}
+			return nil
+		})
+
 		// The CLI, given both addresses with the dead one first, works.
 		home := t.TempDir()
 		if out, err := exec.Command(stack.portico, "enable", acct.Token, "--api", "http://"+dead.api+",http://"+survivor.api, "--home", home, "-d", "failover").CombinedOutput(); err != nil {
@@ -562,6 +691,7 @@ func TestCluster(t *testing.T) {
 		}
 		c.churn(t, acct.Token, env.ID, 6)
 		wantWithin(t, 5*time.Second, "convergence with one controller", c.converged)
+		c.servesNewShare(t, agentHome)
 		dead.start(t)
 	})
 
@@ -594,5 +724,6 @@ func TestCluster(t *testing.T) {
 		})
 		ag.stop(t)
 		wantWithin(t, 5*time.Second, "the deleted share to leave every instance", c.converged)
+		c.servesNewShare(t, agentHome)
 	})
 }

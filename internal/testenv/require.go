@@ -10,35 +10,42 @@ import (
 	"time"
 )
 
-// inCI reports whether the tests run in CI, where a missing service is a failure, not a skip.
-func inCI() bool { return os.Getenv("CI") == "true" }
+// SkipMissing is the variable that lets a run outside CI skip the tests whose service is
+// missing, instead of failing them.
+const SkipMissing = "PORTICO_SKIP_MISSING"
 
-// Require fails (in CI) or skips (elsewhere) the test when err says that service is unavailable.
+// mayskip reports whether a missing service may skip tests: only when asked for with
+// PORTICO_SKIP_MISSING=1, and never in CI (CI=true), where a missing service is a failure.
+func mayskip() bool { return os.Getenv(SkipMissing) == "1" && os.Getenv("CI") != "true" }
+
+// Require fails the test when err says that service is unavailable, or skips it when
+// PORTICO_SKIP_MISSING=1 allows that outside CI.
 func Require(tb testing.TB, service string, err error) {
 	tb.Helper()
 	if err == nil {
 		return
 	}
-	if inCI() {
-		tb.Fatalf("%s is required in CI but unavailable: %v", service, err)
+	if !mayskip() {
+		tb.Fatalf("%s is required but unavailable: %v (scripts/services.sh starts the local services; %s=1 skips these tests outside CI)", service, err, SkipMissing)
+		return
 	}
 	tb.Skipf("SKIPPING: %s is unavailable: %v", service, err)
 }
 
-// RequireMain is Require for TestMain. In CI it prints err and exits with status 1; elsewhere
-// it prints a loud SKIPPING line and returns true, so TestMain can return without running tests.
+// RequireMain is Require for TestMain. Unless skipping is allowed it prints err and exits with
+// status 1; when it is, it prints a loud SKIPPING line and returns true, so TestMain can return
+// without running tests.
 func RequireMain(service string, err error) (skip bool) {
 	if err == nil {
 		return false
 	}
-	if inCI() {
-		fmt.Fprintf(os.Stderr, "FAIL: %s is required in CI but unavailable: %v\n", service, err)
+	if !mayskip() {
+		fmt.Fprintf(os.Stderr, "FAIL: %s is required but unavailable: %v (%s=1 skips these tests outside CI)\n", service, err, SkipMissing)
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "\n*** SKIPPING all tests of this package: %s is unavailable: %v ***\n\n", service, err)
 	return true
 }
-
 // MainWithZiti is the body of a TestMain whose tests share one OpenZiti
 // network: it starts the network in a temporary directory, calls setup with
 // it (setup may return a teardown, or nil), runs the tests and stops
