@@ -46,6 +46,7 @@ func RequireMain(service string, err error) (skip bool) {
 	fmt.Fprintf(os.Stderr, "\n*** SKIPPING all tests of this package: %s is unavailable: %v ***\n\n", service, err)
 	return true
 }
+
 // MainWithZiti is the body of a TestMain whose tests share one OpenZiti
 // network: it starts the network in a temporary directory, calls setup with
 // it (setup may return a teardown, or nil), runs the tests and stops
