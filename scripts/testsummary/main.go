@@ -58,7 +58,8 @@ func (s *summary) add(e event) {
 	}
 	out := s.outputs[key]
 	delete(s.outputs, key)
-	if e.Test == "" { // the package as a whole
+	if e.Test == "" { // the package as a whole; a later run of it counts anew
+		defer delete(s.tests, e.Package)
 		switch {
 		case e.Action == "fail":
 			s.failedPkgs = append(s.failedPkgs, e.Package)

@@ -20,13 +20,18 @@ func TestSummary(t *testing.T) {
 		{Action: "fail", Package: "p", Elapsed: 1.5},
 		{Action: "output", Package: "q", Output: "*** SKIPPING all tests of this package ***\n"},
 		{Action: "pass", Package: "q", Elapsed: 0.1},
+		// The same package again, as in the -race run and the plain one.
+		{Action: "pass", Package: "r", Test: "TestR"},
+		{Action: "pass", Package: "r", Elapsed: 0.2},
+		{Action: "pass", Package: "r", Test: "TestR"},
+		{Action: "pass", Package: "r", Elapsed: 0.3},
 	} {
 		s.add(e)
 	}
 	s.close()
 	got := out.String()
 	for _, want := range []string{"b_test.go:9: boom", "FAIL\tp\t1.5s", "ok\tq\t0.1s\t(no test ran)",
-		"p TestC: c_test.go:3: SKIPPING: Redis is unavailable", "Failed packages: p", "\n1 passed, 1 failed, 1 skipped\n"} {
+		"p TestC: c_test.go:3: SKIPPING: Redis is unavailable", "Failed packages: p", "ok\tr\t0.3s\t1 tests", "\n3 passed, 1 failed, 1 skipped\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
