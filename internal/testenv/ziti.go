@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -322,23 +323,46 @@ func (z *Ziti) halt() {
 	}
 }
 
-// freePorts returns n distinct free loopback TCP ports. They are held open until all are
-// chosen, so the kernel cannot hand out the same one twice.
+// Ports are picked below the kernel's ephemeral range (32768 and up on Linux), so that
+// between the pick and the bind no outgoing connection takes one as its source port and no
+// listener on port 0 is handed it; a pick is tried with a bind and never handed out twice
+// by this process. Each test binary starts at a random place in the range, so that
+// binaries running at once rarely try the same ports.
+const (
+	portLow  = 20000
+	portHigh = 32767
+)
+
+var (
+	portsMu   sync.Mutex
+	portsNext = portLow + rand.IntN(portHigh-portLow)
+	portsUsed = map[int]bool{}
+)
+
+// freePorts returns n distinct free loopback TCP ports.
 func freePorts(n int) ([]int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > portHigh-portLow {
+			return nil, fmt.Errorf("no free loopback port between %d and %d", portLow, portHigh)
 		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p := portsNext
+		portsNext++
+		if portsNext > portHigh {
+			portsNext = portLow
+		}
+		if portsUsed[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
-			return nil, err
+			continue
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		portsUsed[p] = true
+		ports = append(ports, p)
 	}
 	return ports, nil
 }

@@ -43,8 +43,8 @@ func TestFreePortsDistinct(t *testing.T) {
 	}
 	seen := map[int]bool{}
 	for _, p := range ports {
-		if p <= 0 || seen[p] {
-			t.Fatalf("ports %v are not distinct and positive", ports)
+		if p < portLow || p > portHigh || seen[p] {
+			t.Fatalf("ports %v are not distinct and below the ephemeral range", ports)
 		}
 		seen[p] = true
 	}
