@@ -13,9 +13,13 @@ import (
 	"github.com/porticoproxy/portico/internal/testenv"
 )
 
+// leaseTTL is the tests' lease: short, but far longer than a renewal takes under -race on a
+// loaded 2-core machine, so a holder never loses its lease by being slow.
+const leaseTTL = 3 * time.Second
+
 // node runs a Node with one counting worker until the returned stop is called.
 func node(t *testing.T, st *store.Store, id string, runs *atomic.Int64) (*Node, func()) {
-	n := New(Config{Self: store.Controller{ID: id, StartedAt: time.Now()}, Heartbeat: 200 * time.Millisecond, LeaseTTL: time.Second}, st,
+	n := New(Config{Self: store.Controller{ID: id, StartedAt: time.Now()}, Heartbeat: 300 * time.Millisecond, LeaseTTL: leaseTTL}, st,
 		[]Worker{{Name: "count", Every: 20 * time.Millisecond, Run: func(ctx context.Context) error {
 			runs.Add(1)
 			return nil
@@ -53,7 +57,7 @@ func TestOneHolderAndFailover(t *testing.T) {
 			n1, stop1 := node(t, st, "c1", &runs1)
 			testenv.Eventually(t, "c1 taking the lease", 3*time.Second, func() bool { return n1.Holds("count") })
 			n2, _ := node(t, st, "c2", &runs2)
-			time.Sleep(1500 * time.Millisecond) // longer than a lease: c2 must not have taken it
+			time.Sleep(leaseTTL + 500*time.Millisecond) // longer than a lease: c2 must not have taken it
 			if n2.Holds("count") || runs2.Load() != 0 {
 				t.Fatalf("both controllers run the worker (c2 ran %d times)", runs2.Load())
 			}
@@ -62,7 +66,7 @@ func TestOneHolderAndFailover(t *testing.T) {
 			}
 			stop1()
 			ran := runs1.Load()
-			testenv.Eventually(t, "c2 taking over", 2*time.Second, func() bool { return n2.Holds("count") && runs2.Load() > 0 })
+			testenv.Eventually(t, "c2 taking over", 2*leaseTTL, func() bool { return n2.Holds("count") && runs2.Load() > 0 })
 			if runs1.Load() != ran {
 				t.Error("c1's worker ran after it stopped")
 			}
