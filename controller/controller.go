@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -86,19 +87,43 @@ type ZitiConfig struct {
 }
 
 // LoadConfig reads a YAML configuration file. ${VAR} references are expanded
-// from the environment, and unknown keys are errors.
+// from the environment, and a reference to an unset variable is an error, as
+// are unknown keys. Any other $ is kept, so a password may hold one.
 func LoadConfig(path string) (Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("reading config: %w", err)
 	}
+	expanded, err := expandVars(string(raw))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
 	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(os.ExpandEnv(string(raw))))
+	dec := yaml.NewDecoder(strings.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("parsing config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandVars replaces each ${VAR} in s with the variable's value; an unset one is an error.
+func expandVars(s string) (string, error) {
+	var missing []string
+	out := varRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := varRef.FindStringSubmatch(ref)[1]
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("it refers to environment variables that are not set: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
 }
 
 func (c *Config) setDefaults() {
