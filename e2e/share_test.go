@@ -169,9 +169,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startAgent(t *testing.T, home, target string) *agent {
+func startAgent(t *testing.T, home, target string, flags ...string) *agent {
 	t.Helper()
-	a := startCLIAgent(t, home, "share", "public", target)
+	a := startCLIAgent(t, home, append([]string{"share", "public", target}, flags...)...)
 	a.token, _, _ = strings.Cut(a.host, ".")
 	return a
 }

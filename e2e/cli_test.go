@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/internal/apiclient"
+)
+
+// The reaper takes a crashed agent out of a reserved name's rotation, but the
+// name itself outlives reap_after (8 s here) and serves again with a new agent.
+func TestReaperKeepsAReservedNameWhoseAgentCrashed(t *testing.T) {
+	acct, home := account(t, "reapname")
+	name := uniqueName("keep")
+	host := name + "." + namespace
+	mustCLI(t, home, "reserve", name)
+	ag := startCLIAgent(t, home, "share", "reserved", name, newBackend(t).URL)
+	wantWithin(t, 10*time.Second, "the reserved name to answer", wantStatus(host, http.StatusOK))
+	sh, err := apiclient.New(stack.apiURL, acct.Token).ShareByName(context.Background(), name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agents := shareAgents(t, sh.Token); len(agents) != 1 {
+		t.Fatalf("agents in the rotation %v, want the one agent", agents)
+	}
+	ag.cmd.Process.Kill() // no chance to leave the rotation
+	<-ag.done
+	wantWithin(t, 20*time.Second, "the reaper to take the crashed agent out of the rotation", func() error {
+		if agents := shareAgents(t, sh.Token); len(agents) != 0 {
+			return fmt.Errorf("agents %v", agents)
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second) // more reaper rounds: the name itself must stay
+	code, body, err := get(host, "/")
+	if err != nil || code != http.StatusBadGateway || !strings.Contains(body, "offline") {
+		t.Fatalf("after reap_after the name answered %d %q %v, want 502 offline (a name, not a 404)", code, body, err)
+	}
+	if ls := mustCLI(t, home, "ls"); !regexp.MustCompile(name + `\s+public\s+true`).MatchString(ls) {
+		t.Fatalf("ls no longer lists the reserved name:\n%s", ls)
+	}
+	again := startCLIAgent(t, home, "share", "reserved", name, newBackend(t).URL)
+	wantWithin(t, 10*time.Second, "a new agent to serve the name", wantStatus(host, http.StatusOK))
+	again.stop(t)
+}
+
+// shareAgents reads the agents in a share's rotation from the controller's store.
+func shareAgents(t *testing.T, share string) []string {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(stack.dir, "portico.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	agents, err := st.Agents(context.Background(), share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agents
+}
+
+// disable deletes the environment's shares on the controller and its
+// identity on this machine; afterwards the CLI says it is not enabled.
+func TestDisableRemovesTheEnvironment(t *testing.T) {
+	_, home := account(t, "disable")
+	ag := startAgent(t, home, newBackend(t).URL)
+	wantWithin(t, 5*time.Second, "the share to answer", wantStatus(ag.host, http.StatusOK))
+	out := mustCLI(t, home, "disable")
+	if !strings.Contains(out, "Disabled environment") {
+		t.Fatalf("disable printed %q", out)
+	}
+	wantWithin(t, 5*time.Second, "the environment's share to be gone", wantStatus(ag.host, http.StatusNotFound))
+	if _, err := os.Stat(filepath.Join(home, "identity.json")); !os.IsNotExist(err) {
+		t.Fatalf("the identity is still on disk: %v", err)
+	}
+	if out, err := cli(t, home, "ls"); err == nil || !strings.Contains(out, "enable") {
+		t.Fatalf("ls after disable: %v\n%s", err, out)
+	}
+	if out, err := cli(t, home, "disable"); err == nil {
+		t.Fatalf("a second disable succeeded:\n%s", out)
+	}
+}
+
+// A target with a certificate the agent cannot verify fails with a clear 502
+// until --insecure says to accept it.
+func TestInsecureTarget(t *testing.T) {
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("hello over tls"))
+	}))
+	t.Cleanup(backend.Close)
+	_, home := account(t, "insecure")
+
+	strict := startAgent(t, home, backend.URL)
+	wantWithin(t, 5*time.Second, "the share to refuse the self-signed target", func() error {
+		code, body, err := get(strict.host, "/")
+		if err == nil && (code != http.StatusBadGateway || !strings.Contains(body, "is not answering")) {
+			t.Fatalf("without --insecure: %d %q, want 502 from the agent", code, body)
+		}
+		return err
+	})
+	strict.stop(t)
+
+	lax := startAgent(t, home, backend.URL, "--insecure")
+	wantWithin(t, 5*time.Second, "the share to reach the self-signed target", func() error {
+		code, body, err := get(lax.host, "/")
+		if err == nil && (code != http.StatusOK || body != "hello over tls") {
+			t.Fatalf("with --insecure: %d %q", code, body)
+		}
+		return err
+	})
+	lax.stop(t)
+}
