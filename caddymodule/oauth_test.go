@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -218,6 +220,24 @@ func TestOAuthLoginRoundTrip(t *testing.T) {
 		}
 		if cs := ann.Jar.Cookies(&url.URL{Scheme: "http", Host: "other.share.test"}); len(cs) != 0 {
 			t.Errorf("cookies leak to another share's host: %v", cs)
+		}
+	})
+	t.Run("the session cookie is encrypted", func(t *testing.T) {
+		// securecookie's format: base64url("date|base64url(value)|mac"); a
+		// cookie that was only signed would carry the JSON session in value.
+		raw, err := base64.URLEncoding.DecodeString(annSession.Value)
+		parts := bytes.Split(raw, []byte("|"))
+		if err != nil || len(parts) != 3 {
+			t.Fatalf("the session cookie is not securecookie's (%v): %q", err, raw)
+		}
+		value, err := base64.URLEncoding.DecodeString(string(parts[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, plain := range []string{"ann@example.com", `"email"`} {
+			if bytes.Contains(value, []byte(plain)) || bytes.Contains(raw, []byte(plain)) {
+				t.Errorf("the session cookie shows %s in the clear", plain)
+			}
 		}
 	})
 	t.Run("the session admits without the provider", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -196,6 +197,29 @@ func TestCacheServesWhileNoControllerAnswers(t *testing.T) {
 
 	cold, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
 	testenv.Eventually(t, "cached routes", 2*time.Second, func() bool { return has(cold, "a") })
+}
+
+// A cache file that is not a table (truncated by a crash, edited by hand) is
+// ignored with a warning: the frontend loads from the controller and writes
+// a good cache again.
+func TestCorruptCacheIsIgnored(t *testing.T) {
+	for name, content := range map[string]string{"truncated": `{"revision":3,"mappings":[{"name":"a.sh`, "not json": "\x00\x01garbage", "empty": ""} {
+		t.Run(name, func(t *testing.T) {
+			c := newController(t, nil)
+			c.share(t, "a", true)
+			cache := filepath.Join(t.TempDir(), "fe.json")
+			if err := os.WriteFile(cache, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			table, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
+			testenv.Eventually(t, "the controller's table", 5*time.Second, func() bool { return has(table, "a") })
+			testenv.Eventually(t, "a good cache written over the bad one", 3*time.Second, func() bool {
+				t2 := mapping.NewTable()
+				ok, err := t2.Load(cache)
+				return ok && err == nil && has(t2, "a")
+			})
+		})
+	}
 }
 
 // badServer sends a malformed change, then a good one, on Watch.
