@@ -639,6 +639,11 @@ func TestCluster(t *testing.T) {
 				survivor = cc
 			}
 		}
+		// An agent that runs through the loss, knowing both controllers.
+		running := startAgent(t, agentHome, newBackend(t).URL)
+		for _, f := range c.fronts {
+			wantWithin(t, 5*time.Second, "the running agent's share through "+f.Name, f.serves(running.host))
+		}
 		dead.Kill() // no chance to give its leases up
 		killed := time.Now()
 		asSurvivor := apiclient.New("http://"+survivor.api, c.adminToken)
@@ -692,6 +697,17 @@ func TestCluster(t *testing.T) {
 		c.churn(t, acct.Token, env.ID, 6)
 		wantWithin(t, 5*time.Second, "convergence with one controller", c.converged)
 		c.servesNewShare(t, agentHome)
+		// The running agent kept serving, and deletes its share through the survivor.
+		serveAll(t, c.fronts, []string{running.host}, 5)
+		running.stop(t)
+		for _, f := range c.fronts {
+			wantWithin(t, 5*time.Second, "the stopped agent's share to be gone from "+f.Name, func() error {
+				if code, _, err := f.get(running.host, "/"); err != nil || code != http.StatusNotFound {
+					return fmt.Errorf("%d, %v", code, err)
+				}
+				return nil
+			})
+		}
 		dead.start(t)
 	})
 
