@@ -24,9 +24,9 @@ import (
 )
 
 const (
-	// lockTTL is how long a lock outlives its holder's last refresh, so the
-	// lock of a crashed instance frees itself.
-	lockTTL = time.Minute
+	// defaultLockTTL is how long a lock outlives its holder's last refresh,
+	// so the lock of a crashed instance frees itself.
+	defaultLockTTL = time.Minute
 	// lockPoll is how often a waiting Lock tries again.
 	lockPoll = time.Second
 )
@@ -34,7 +34,8 @@ const (
 // Storage is a certmagic.Storage on PostgreSQL.
 type Storage struct {
 	pool *pgxpool.Pool
-	id   string // names this instance as a lock holder
+	id   string        // names this instance as a lock holder
+	ttl  time.Duration // defaultLockTTL; shorter in tests
 
 	setupMu sync.Mutex
 	ready   bool
@@ -56,7 +57,7 @@ func New(dsn string) (*Storage, error) {
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	return &Storage{pool: pool, id: hex.EncodeToString(b), locks: map[string]context.CancelFunc{}}, nil
+	return &Storage{pool: pool, id: hex.EncodeToString(b), ttl: defaultLockTTL, locks: map[string]context.CancelFunc{}}, nil
 }
 
 // Close releases the connections.
@@ -200,7 +201,7 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 }
 
 // Lock takes the named lock, waiting while another holder has it. The lock
-// is refreshed while held, and frees itself lockTTL after a holder crashed.
+// is refreshed while held, and frees itself defaultLockTTL after a holder crashed.
 func (s *Storage) Lock(ctx context.Context, name string) error {
 	if err := s.setup(ctx); err != nil {
 		return err
@@ -246,7 +247,7 @@ func (s *Storage) TryLock(ctx context.Context, name string) (bool, error) {
 func (s *Storage) tryLock(ctx context.Context, name string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO portico_certmagic_locks (name, holder, expires) VALUES ($1, $2, now() + $3::interval)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires WHERE portico_certmagic_locks.expires < now()`,
-		name, s.id, lockTTL.String())
+		name, s.id, s.ttl.String())
 	if err != nil {
 		return false, fmt.Errorf("taking lock %s: %w", name, err)
 	}
@@ -258,9 +259,9 @@ func (s *Storage) keepLock(ctx context.Context, name string) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(lockTTL / 3):
+		case <-time.After(s.ttl / 3):
 		}
-		s.pool.Exec(ctx, `UPDATE portico_certmagic_locks SET expires = now() + $3::interval WHERE name = $1 AND holder = $2`, name, s.id, lockTTL.String())
+		s.pool.Exec(ctx, `UPDATE portico_certmagic_locks SET expires = now() + $3::interval WHERE name = $1 AND holder = $2`, name, s.id, s.ttl.String())
 	}
 }
 

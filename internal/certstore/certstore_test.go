@@ -133,3 +133,35 @@ func TestLockHonoursContext(t *testing.T) {
 		t.Fatalf("Lock of a held lock: %v, want the context's deadline", err)
 	}
 }
+
+// A holder that crashed (it neither unlocks nor refreshes) loses its lock one
+// TTL after its last refresh; a live holder keeps its lock past many TTLs.
+func TestLockOfACrashedHolderExpires(t *testing.T) {
+	const ttl = 2 * time.Second
+	dsn := testenv.Postgres(t)
+	live, crashed, waiter := open(t, dsn), open(t, dsn), open(t, dsn)
+	for _, s := range []*Storage{live, crashed, waiter} {
+		s.ttl = ttl
+	}
+	ctx := context.Background()
+	if err := live.Lock(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if err := crashed.Lock(ctx, "orphaned"); err != nil {
+		t.Fatal(err)
+	}
+	crashed.Close() // its refresher can no longer reach the database
+	start := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, 5*ttl)
+	defer cancel()
+	if err := waiter.Lock(waitCtx, "orphaned"); err != nil {
+		t.Fatalf("the crashed holder's lock did not free itself: %v", err)
+	}
+	if d := time.Since(start); d < ttl/2 {
+		t.Fatalf("the lock was taken %s after the holder crashed, before its TTL", d)
+	}
+	// Past its TTL, the live holder's refreshes still keep its lock.
+	if ok, err := waiter.TryLock(ctx, "kept"); err != nil || ok {
+		t.Fatalf("TryLock of a live holder's lock = %v, %v", ok, err)
+	}
+}
