@@ -119,3 +119,84 @@ func TestInsecureTarget(t *testing.T) {
 	})
 	lax.stop(t)
 }
+
+// The admin commands do what their help says, and refuse what they must.
+func TestAdminCommands(t *testing.T) {
+	dir := t.TempDir()
+	admin := func(args ...string) (string, error) {
+		return cli(t, dir, append([]string{"admin", "--api", stack.apiURL, "--admin-token", stack.adminToken}, args...)...)
+	}
+	mustAdmin := func(args ...string) string {
+		t.Helper()
+		out, err := admin(args...)
+		if err != nil {
+			t.Fatalf("portico admin %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	field := func(out, key string) string {
+		m := regexp.MustCompile(`(?m)^` + key + `: (\S+)$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in:\n%s", key, out)
+		}
+		return m[1]
+	}
+
+	email := uniqueName("admin") + "@e2e.localhost"
+	tok := field(mustAdmin("create", "account", email), "token")
+	if out, err := admin("create", "account", email); err == nil || !strings.Contains(out, "409") {
+		t.Errorf("creating an account twice: %v\n%s", err, out)
+	}
+	// The printed token is the account's: it enables a machine.
+	home := t.TempDir()
+	if out, err := cli(t, home, "enable", tok, "--api", stack.apiURL); err != nil {
+		t.Fatalf("enable with the new account's token: %v\n%s", err, out)
+	}
+
+	ns := uniqueName("adm") + ".localhost"
+	mustAdmin("create", "namespace", ns, "--closed") // closed, so other tests' accounts keep one namespace
+	if out, err := admin("create", "namespace", ns); err == nil || !strings.Contains(out, "409") {
+		t.Errorf("creating a namespace twice: %v\n%s", err, out)
+	}
+	if out, err := admin("create", "namespace", "not a name"); err == nil || !strings.Contains(out, "400") {
+		t.Errorf("creating a malformed namespace: %v\n%s", err, out)
+	}
+	if !strings.Contains(mustAdmin("ls", "namespaces"), ns) {
+		t.Errorf("ls namespaces does not list %s", ns)
+	}
+
+	idFile := filepath.Join(dir, "fe.json")
+	out := mustAdmin("create", "frontend", "--url-template", "https://{host}", "--identity-out", idFile)
+	fe := field(out, "frontend")
+	if fi, err := os.Stat(idFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the frontend identity file: %v, mode %v; want 0600", err, fi.Mode())
+	}
+	if b, _ := os.ReadFile(idFile); !strings.Contains(string(b), "PRIVATE KEY") {
+		t.Errorf("the identity file holds no key")
+	}
+	if out, err := admin("map", "no-such-frontend", ns); err == nil || !strings.Contains(out, "404") {
+		t.Errorf("mapping an unknown frontend: %v\n%s", err, out)
+	}
+	mustAdmin("map", fe, ns)
+	if ls := mustAdmin("ls", "frontends"); !regexp.MustCompile(fe + `.*` + regexp.QuoteMeta(ns)).MatchString(ls) {
+		t.Errorf("ls frontends does not show %s serving %s:\n%s", fe, ns, ls)
+	}
+	if out := mustAdmin("grant", ns, email); out == "" {
+		t.Errorf("grant printed nothing")
+	}
+	if ls := mustAdmin("controllers"); !strings.Contains(ls, stack.ctrl.APIAddr()) {
+		t.Errorf("controllers does not list %s:\n%s", stack.ctrl.APIAddr(), ls)
+	}
+	if ls := mustAdmin("frontends"); !strings.Contains(ls, stack.caddyArgs[0]) {
+		t.Errorf("frontends does not list the running instance of %s:\n%s", stack.caddyArgs[0], ls)
+	}
+
+	// A wrong admin token changes nothing and says why.
+	out, err := cli(t, dir, "admin", "--api", stack.apiURL, "--admin-token", "wrong-admin-token-0123", "create", "namespace", "x"+ns)
+	if err == nil || !strings.Contains(out, "403") || !strings.Contains(out, "admin token") {
+		t.Errorf("a wrong admin token: %v\n%s", err, out)
+	}
+	if strings.Contains(mustAdmin("ls", "namespaces"), "x"+ns) {
+		t.Errorf("a refused call created its namespace")
+	}
+}
