@@ -3,10 +3,8 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -341,8 +339,8 @@ func TestPublisherRetriesUnconfirmed(t *testing.T) {
 	t.Parallel()
 	url := testenv.RabbitMQ(t)
 	queue := durableQueue(t, url, "fe-a")
-	proxy := newFreezingProxy(t, "127.0.0.1:5672")
-	proxied := strings.Replace(url, "127.0.0.1:5672", proxy.addr(), 1)
+	proxy := testenv.NewProxy(t, "127.0.0.1:5672")
+	proxied := strings.Replace(url, "127.0.0.1:5672", proxy.Addr(), 1)
 	p := newPublisher(PublisherConfig{URL: proxied}, zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)), 500*time.Millisecond, 2*time.Second)
 	t.Cleanup(p.Close)
 	sent := changes(1, 2)
@@ -351,7 +349,7 @@ func TestPublisherRetriesUnconfirmed(t *testing.T) {
 	waitFor(t, "the first change to be confirmed", func() bool { return p.Status().Published == 1 })
 
 	// A broker that stops answering without closing anything: only the confirm timeout notices.
-	proxy.freeze()
+	proxy.Freeze()
 	start := time.Now()
 	p.Publish("fe-a", sent[1:])
 	if d := time.Since(start); d > mustNotBlock {
@@ -364,7 +362,7 @@ func TestPublisherRetriesUnconfirmed(t *testing.T) {
 		t.Errorf("status while frozen %+v", st)
 	}
 
-	proxy.thaw()
+	proxy.Thaw()
 	waitFor(t, "the held change to be published again", func() bool { return p.Status().Published == 2 })
 	if got := drain(t, url, queue, 2); fmt.Sprint(got) != "[1 2]" {
 		t.Errorf("queue got revisions %v, want [1 2]", got)
@@ -440,88 +438,3 @@ func TestConsumerConfigValidate(t *testing.T) {
 	}
 }
 
-// freezingProxy forwards TCP to the broker until frozen; frozen, it swallows everything in both
-// directions, like a network path that died without resetting anything. Thawing drops the
-// connections that were cut off and forwards new ones again.
-type freezingProxy struct {
-	ln     net.Listener
-	target string
-	frozen atomic.Bool
-
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newFreezingProxy(t *testing.T, target string) *freezingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &freezingProxy{ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.closeAll()
-	})
-	return p
-}
-
-func (p *freezingProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *freezingProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		go p.pipe(u, c)
-		go p.pipe(c, u)
-	}
-}
-
-func (p *freezingProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.frozen.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *freezingProxy) freeze() { p.frozen.Store(true) }
-
-// thaw drops the connections that lost bytes while frozen. Connections accepted later are
-// registered under mu before they forward anything, so none of them is caught in between.
-func (p *freezingProxy) thaw() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.frozen.Store(false)
-}
-
-func (p *freezingProxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
