@@ -437,4 +437,3 @@ func TestConsumerConfigValidate(t *testing.T) {
 		}
 	}
 }
-
