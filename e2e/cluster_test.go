@@ -136,7 +136,7 @@ workers:
 		idFile := filepath.Join(c.dir, fe.Token+".json")
 		os.WriteFile(idFile, identity, 0o600)
 		for j, httpAddr := range httpAddrs {
-			f := newFrontendProc(c.dir, fmt.Sprintf("frontend-%d%c", i+1, 'a'+j), grpcs, fe, idFile, c.amqp, httpAddr)
+			f := newFrontendProc(c.dir, fmt.Sprintf("frontend-%d%c", i+1, 'a'+j), grpcs, fe, idFile, httpAddr, "amqp "+c.amqp)
 			f.start(t)
 			t.Cleanup(f.Kill)
 			c.fronts = append(c.fronts, f)
@@ -150,15 +150,12 @@ workers:
 
 // newFrontendProc makes a frontend instance that runs bin/caddy in its own
 // process, with its own admin endpoint, storage and cache in dir/name, for
-// the frontend record fe with the identity in idFile; amqp may be empty.
-func newFrontendProc(dir, name string, controllers []string, fe apiclient.Frontend, idFile, amqp, httpAddr string) *clusterFrontend {
+// the frontend record fe with the identity in idFile; options are more lines
+// of its portico block, such as "amqp <url>".
+func newFrontendProc(dir, name string, controllers []string, fe apiclient.Frontend, idFile, httpAddr string, options ...string) *clusterFrontend {
 	f := &clusterFrontend{token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
 	fdir := filepath.Join(dir, name)
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
-	amqpLine := ""
-	if amqp != "" {
-		amqpLine = "amqp {env.PORTICO_AMQP}"
-	}
 	caddyfile := filepath.Join(dir, name+".caddyfile")
 	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
 	admin %s
@@ -180,11 +177,11 @@ http://:%s {
 	bind 127.0.0.1
 	portico
 }
-`, f.adminAddr, fdir, strings.Join(controllers, " "), fe.Token, idFile, fdir, amqpLine, httpPort)), 0o600)
+`, f.adminAddr, fdir, strings.Join(controllers, " "), fe.Token, idFile, fdir, strings.Join(options, "\n\t\t"), httpPort)), 0o600)
 	f.caddyfile = caddyfile
 	f.proc = proc{testenv.Proc{Name: name, Log: filepath.Join(dir, name+".log"),
 		Args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
-		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + amqp, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}}
+		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}}
 	return f
 }
 

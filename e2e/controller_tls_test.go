@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/porticoproxy/portico/controller"
+	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/syncpb"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
@@ -56,5 +59,48 @@ func TestControllerServesTLS(t *testing.T) {
 	_, err = syncpb.NewSyncClient(conn).Changes(ctx, &syncpb.ChangesRequest{Frontend: "nope"})
 	if err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
 		t.Fatalf("a call over TLS did not reach the service: %v", err)
+	}
+
+	// The CLI trusts the certificate through SSL_CERT_FILE, and refuses it without.
+	dir := t.TempDir()
+	adminCLI := func(trust bool, args ...string) (string, error) {
+		cmd := exec.Command(stack.portico, append([]string{"admin", "--api", "https://" + c.APIAddr(), "--admin-token", stack.adminToken}, args...)...)
+		cmd.Env = os.Environ()
+		if trust {
+			cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+certFile)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := adminCLI(false, "ls", "namespaces"); err == nil || !strings.Contains(out, "certificate") {
+		t.Fatalf("the CLI accepted an untrusted certificate: %v\n%s", err, out)
+	}
+	if out, err := adminCLI(true, "create", "namespace", "tls.localhost"); err != nil {
+		t.Fatalf("the CLI over TLS: %v\n%s", err, out)
+	}
+	idFile := filepath.Join(dir, "fe.json")
+	out, err := adminCLI(true, "create", "frontend", "--url-template", "http://{host}", "--identity-out", idFile)
+	if err != nil {
+		t.Fatalf("creating a frontend over TLS: %v\n%s", err, out)
+	}
+	var fe apiclient.Frontend
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "frontend: "); ok {
+			fe.Token = v
+		}
+		if v, ok := strings.CutPrefix(l, "secret: "); ok {
+			fe.Secret = v
+		}
+	}
+	if out, err := adminCLI(true, "map", fe.Token, "tls.localhost"); err != nil {
+		t.Fatalf("map: %v\n%s", err, out)
+	}
+	// A Caddy frontend with tls_ca loads its table over TLS.
+	f := newFrontendProc(dir, "tls-frontend", []string{c.GRPCAddr()}, fe, idFile, testenv.FreeAddr(), "tls_ca "+certFile)
+	f.start(t)
+	t.Cleanup(f.Kill)
+	f.waitLoaded(t)
+	if st, err := f.status(); err != nil || !st.Connected {
+		t.Fatalf("the frontend over TLS: %+v, %v", st, err)
 	}
 }

@@ -80,7 +80,7 @@ func sharedFrontend(t *testing.T) [2]*clusterFrontend {
 	}
 	var fs [2]*clusterFrontend
 	for i := range fs {
-		fs[i] = newFrontendProc(dir, fmt.Sprintf("shared-%c", 'a'+i), []string{stack.ctrl.GRPCAddr()}, fe, idFile, "", testenv.FreeAddr())
+		fs[i] = newFrontendProc(dir, fmt.Sprintf("shared-%c", 'a'+i), []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())
 		t.Cleanup(fs[i].Kill)
 	}
 	return fs
