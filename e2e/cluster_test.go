@@ -46,6 +46,7 @@ type clusterController struct {
 
 type clusterFrontend struct {
 	proc
+	dir       string // its storage and cache
 	token     string
 	adminAddr string
 	httpAddr  string
@@ -153,8 +154,8 @@ workers:
 // the frontend record fe with the identity in idFile; options are more lines
 // of its portico block, such as "amqp <url>".
 func newFrontendProc(dir, name string, controllers []string, fe apiclient.Frontend, idFile, httpAddr string, options ...string) *clusterFrontend {
-	f := &clusterFrontend{token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
 	fdir := filepath.Join(dir, name)
+	f := &clusterFrontend{dir: fdir, token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
 	caddyfile := filepath.Join(dir, name+".caddyfile")
 	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
@@ -716,7 +717,16 @@ func TestCluster(t *testing.T) {
 		ag := startAgent(t, home, newBackend(t).URL)
 		f := c.fronts[2]
 		wantWithin(t, 5*time.Second, "the share through the frontend", f.serves(ag.host))
-		time.Sleep(1500 * time.Millisecond) // the cache is written at most once a second
+		wantWithin(t, 5*time.Second, "the share in the instance's cache file", func() error {
+			t2 := mapping.NewTable()
+			if ok, err := t2.Load(filepath.Join(f.dir, "cache", f.token+".json")); !ok || err != nil {
+				return fmt.Errorf("no cache yet: %v", err)
+			}
+			if r, _ := t2.Lookup(ag.host); r == nil {
+				return fmt.Errorf("the cache lacks %s", ag.host)
+			}
+			return nil
+		})
 		for _, cc := range c.ctrls {
 			cc.Kill()
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/testenv"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -20,6 +21,7 @@ import (
 type tlsFrontend struct {
 	proc
 	httpsAddr string
+	adminAddr string
 	pebble    *testenv.Pebble
 }
 
@@ -44,7 +46,7 @@ func startTLSFrontend(t *testing.T, pebble *testenv.Pebble, storage string) *tls
 	idFile := filepath.Join(dir, "frontend.json")
 	os.WriteFile(idFile, identity, 0o600)
 
-	f := &tlsFrontend{httpsAddr: testenv.FreeAddr(), pebble: pebble}
+	f := &tlsFrontend{httpsAddr: testenv.FreeAddr(), adminAddr: testenv.FreeAddr(), pebble: pebble}
 	if storage == "" {
 		storage = "storage file_system " + dir + "/data"
 	}
@@ -52,7 +54,7 @@ func startTLSFrontend(t *testing.T, pebble *testenv.Pebble, storage string) *tls
 	_, httpPort, _ := net.SplitHostPort(testenv.FreeAddr())
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
-	admin off
+	admin %[10]s
 	%[9]s
 	http_port %[2]s
 	https_port %[3]s
@@ -79,7 +81,7 @@ https:// {
 	}
 	portico
 }
-`, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile, storage)), 0o600)
+`, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile, storage, f.adminAddr)), 0o600)
 	f.proc = proc{testenv.Proc{Name: "tls-frontend", Log: filepath.Join(dir, "caddy.log"),
 		Args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
 		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}}}
@@ -152,10 +154,19 @@ func TestOnDemandTLSForLiveSharesOnly(t *testing.T) {
 		wantWithin(t, 5*time.Second, "the second share", wantStatus(gone.host, http.StatusOK))
 		gone.stop(t)
 		wantWithin(t, 5*time.Second, "the deleted share to leave the TLS frontend", func() error {
-			// Plain HTTP on the main frontend shows the mapping is gone everywhere.
-			return wantStatus(gone.host, http.StatusNotFound)()
+			var out []struct {
+				Mappings []mapping.Mapping `json:"mappings"`
+			}
+			if err := getJSON("http://"+f.adminAddr+"/portico/mappings", &out); err != nil {
+				return err
+			}
+			for _, m := range out[0].Mappings {
+				if m.Name == gone.host {
+					return fmt.Errorf("still maps %s", gone.host)
+				}
+			}
+			return nil
 		})
-		time.Sleep(2 * time.Second) // the TLS frontend's resync interval
 		before := f.pebble.Orders()
 		if _, err := f.get(gone.host); err == nil {
 			t.Fatal("a TLS handshake for a deleted share succeeded")
