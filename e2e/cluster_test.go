@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -123,19 +122,7 @@ workers:
 			httpAddrs[j] = testenv.FreeAddr()
 		}
 		_, port, _ := net.SplitHostPort(httpAddrs[0])
-		fe, err := c.admin.CreateFrontend(ctx, fmt.Sprintf("cluster-%d", i), "http://{host}:"+port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.admin.MapNamespace(ctx, fe.Token, clusterNamespace); err != nil {
-			t.Fatal(err)
-		}
-		identity, err := zitiident.Enroll(fe.EnrollmentJWT)
-		if err != nil {
-			t.Fatal(err)
-		}
-		idFile := filepath.Join(c.dir, fe.Token+".json")
-		os.WriteFile(idFile, identity, 0o600)
+		fe, idFile := newFrontendRecord(t, c.admin, c.dir, fmt.Sprintf("cluster-%d", i), "http://{host}:"+port, clusterNamespace)
 		for j, httpAddr := range httpAddrs {
 			f := newFrontendProc(c.dir, fmt.Sprintf("frontend-%d%c", i+1, 'a'+j), grpcs, fe, idFile, httpAddr, "amqp "+c.amqp)
 			f.start(t)
@@ -147,6 +134,29 @@ workers:
 		f.waitLoaded(t)
 	}
 	return c
+}
+
+// newFrontendRecord creates a frontend record that serves namespace ns,
+// enrolls its identity and writes it to a file in dir.
+func newFrontendRecord(t *testing.T, admin *apiclient.Client, dir, description, urlTemplate, ns string) (apiclient.Frontend, string) {
+	t.Helper()
+	ctx := context.Background()
+	fe, err := admin.CreateFrontend(ctx, description, urlTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.MapNamespace(ctx, fe.Token, ns); err != nil {
+		t.Fatal(err)
+	}
+	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, fe.Token+".json")
+	if err := os.WriteFile(idFile, identity, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fe, idFile
 }
 
 // newFrontendProc makes a frontend instance that runs bin/caddy in its own
@@ -206,17 +216,7 @@ func (f *clusterFrontend) waitLoaded(t *testing.T) {
 
 // get sends one request for host through this instance, on a new connection.
 func (f *clusterFrontend) get(host, path string) (int, string, error) {
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, f.httpAddr)
-		}}}
-	resp, err := cl.Get("http://" + host + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	return getThrough(f.httpAddr, host, path)
 }
 
 // serves checks that host answers 200 through the instance.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -26,19 +25,10 @@ import (
 // answer only over TLS.
 func TestControllerServesTLS(t *testing.T) {
 	certFile, keyFile, roots := testenv.SelfSignedCert(t)
-	c, err := controller.New(context.Background(), controller.Config{
-		API: "127.0.0.1:0", GRPC: "127.0.0.1:0",
-		Store:      "sqlite:" + filepath.Join(t.TempDir(), "tls.db"),
-		AdminToken: stack.adminToken,
-		Ziti:       controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password},
-		TLS:        controller.TLSConfig{CertFile: certFile, KeyFile: keyFile},
-	}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Serve() }()
-	t.Cleanup(func() { c.Close(); <-done })
+	c := ownController(t, controller.Config{
+		Store: "sqlite:" + filepath.Join(t.TempDir(), "tls.db"),
+		TLS:   controller.TLSConfig{CertFile: certFile, KeyFile: keyFile},
+	})
 
 	secure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	resp, err := secure.Get("https://" + c.APIAddr() + "/api/v1/version")

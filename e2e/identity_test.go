@@ -7,14 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/testenv"
-	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
 // The tests here run several processes on one OpenZiti identity: frontend
@@ -59,25 +57,10 @@ func outputsOf(outputs map[string]string, agents ...*agent) map[string]string {
 // two instances of it, unstarted, that share its token and identity file.
 func sharedFrontend(t *testing.T) [2]*clusterFrontend {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
 	// The record outlives the test (frontends cannot be deleted); later
 	// shares print its URL too, with the same host.
-	fe, err := stack.admin.CreateFrontend(ctx, "shared-identity", "http://{host}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
-		t.Fatal(err)
-	}
-	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idFile := filepath.Join(dir, "frontend.json")
-	if err := os.WriteFile(idFile, identity, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fe, idFile := newFrontendRecord(t, stack.admin, dir, "shared-identity", "http://{host}", namespace)
 	var fs [2]*clusterFrontend
 	for i := range fs {
 		fs[i] = newFrontendProc(dir, fmt.Sprintf("shared-%c", 'a'+i), []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())

@@ -126,6 +126,23 @@ func startController(ctx context.Context) error {
 	return nil
 }
 
+// ownController starts a controller of its own on the test network, for a
+// test that needs one configured otherwise than the stack's (its store, TLS);
+// it stops with the test.
+func ownController(t *testing.T, cfg controller.Config) *controller.Controller {
+	t.Helper()
+	cfg.API, cfg.GRPC, cfg.AdminToken = "127.0.0.1:0", "127.0.0.1:0", stack.adminToken
+	cfg.Ziti = controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password}
+	c, err := controller.New(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Serve() }()
+	t.Cleanup(func() { c.Close(); <-done })
+	return c
+}
+
 func stopController() error {
 	if stack.ctrl == nil {
 		return nil

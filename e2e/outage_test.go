@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/porticoproxy/portico/controller"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/testenv"
@@ -21,16 +19,7 @@ func TestDatabaseOutage(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	db := testenv.NewProxy(t, "127.0.0.1:5432")
 	proxied := strings.Replace(dsn, "127.0.0.1:5432", db.Addr(), 1)
-	c, err := controller.New(context.Background(), controller.Config{
-		API: "127.0.0.1:0", GRPC: "127.0.0.1:0", Store: proxied, AdminToken: stack.adminToken,
-		Ziti: controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password},
-	}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Serve() }()
-	t.Cleanup(func() { c.Close(); <-done })
+	c := ownController(t, controller.Config{Store: proxied})
 	ctx := context.Background()
 	api := "http://" + c.APIAddr()
 	admin := apiclient.New(api, stack.adminToken)

@@ -97,16 +97,8 @@ func overlayDial(t *testing.T, home, share string) error {
 	return err
 }
 
-func getVia(addr, path string) (int, string, error) {
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get("http://" + addr + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
-}
+// getVia sends one request to an accessor's local address.
+func getVia(addr, path string) (int, string, error) { return getThrough(addr, addr, path) }
 
 func TestPrivateHTTPShareThroughAnAccessor(t *testing.T) {
 	_, aliceHome := account(t, "privalice")

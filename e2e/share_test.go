@@ -88,8 +88,19 @@ var frontendClient = &http.Client{
 	},
 }
 
-func get(host, path string) (int, string, error) {
-	resp, err := frontendClient.Get("http://" + host + path)
+// get sends one request for host to the stack's frontend.
+func get(host, path string) (int, string, error) { return getWith(frontendClient, host, path) }
+
+// getThrough sends one request for host to addr, on a new connection.
+func getThrough(addr, host, path string) (int, string, error) {
+	return getWith(&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}}, host, path)
+}
+
+func getWith(cl *http.Client, host, path string) (int, string, error) {
+	resp, err := cl.Get("http://" + host + path)
 	if err != nil {
 		return 0, "", err
 	}

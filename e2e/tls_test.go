@@ -13,7 +13,6 @@ import (
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/testenv"
-	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
 // tlsFrontend is a Caddy process that serves the e2e namespace over HTTPS
@@ -30,21 +29,8 @@ type tlsFrontend struct {
 // file system storage).
 func startTLSFrontend(t *testing.T, pebble *testenv.Pebble, storage string) *tlsFrontend {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	fe, err := stack.admin.CreateFrontend(ctx, "tls", "https://{host}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
-		t.Fatal(err)
-	}
-	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idFile := filepath.Join(dir, "frontend.json")
-	os.WriteFile(idFile, identity, 0o600)
+	fe, idFile := newFrontendRecord(t, stack.admin, dir, "tls", "https://{host}", namespace)
 
 	f := &tlsFrontend{httpsAddr: testenv.FreeAddr(), adminAddr: testenv.FreeAddr(), pebble: pebble}
 	if storage == "" {

@@ -106,12 +106,18 @@ func (c *controller) unshare(t *testing.T, tok string, publish bool) {
 
 func follow(t *testing.T, cfg Config) (*mapping.Table, *Client) {
 	t.Helper()
+	return followLogged(t, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+}
+
+// followLogged is follow with the client's logger.
+func followLogged(t *testing.T, cfg Config, logger *zap.Logger) (*mapping.Table, *Client) {
+	t.Helper()
 	if cfg.Frontend == "" {
 		cfg.Frontend, cfg.Secret = "fe", secret
 	}
 	cfg.Instance, cfg.Version = "instance-"+t.Name(), "test"
 	table := mapping.NewTable()
-	cl, err := New(cfg, table, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	cl, err := New(cfg, table, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,14 +316,7 @@ func TestHeartbeatWarningsAreLoggedOnce(t *testing.T) {
 	})
 	c := newController(t, nil, withWarnings)
 	core, logs := observer.New(zap.WarnLevel)
-	cl, err := New(Config{Controllers: []string{c.addr}, Frontend: "fe", Secret: secret, Instance: "i", HeartbeatInterval: 20 * time.Millisecond}, mapping.NewTable(), zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { cl.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	followLogged(t, Config{Controllers: []string{c.addr}, HeartbeatInterval: 20 * time.Millisecond}, zap.New(core))
 	testenv.Eventually(t, "several heartbeats", 10*time.Second, func() bool { return beats.Load() >= 5 })
 	got := logs.FilterMessageSnippet("warns about the overlay").All()
 	if len(got) != 1 || got[0].ContextMap()["warning"] != warn {
