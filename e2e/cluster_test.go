@@ -254,6 +254,7 @@ type frontendStatus struct {
 	Revision  int64  `json:"revision"`
 	LastError string `json:"last_error"`
 	Broker    *struct {
+		Connected   bool   `json:"connected"`
 		Connections uint64 `json:"connections"`
 		Applied     uint64 `json:"applied"`
 		Malformed   uint64 `json:"malformed"`

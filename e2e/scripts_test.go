@@ -35,6 +35,7 @@ func TestClusterScript(t *testing.T) {
 		run("stop")
 		exec.Command("psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c", "DROP DATABASE IF EXISTS portico_script_"+id+" WITH (FORCE)").Run()
 		exec.Command("rabbitmqctl", "-q", "delete_vhost", "portico-script-"+id).Run()
+		exec.Command("rabbitmqctl", "-q", "delete_user", "portico-script-"+id+"-frontend").Run()
 	})
 	if err != nil {
 		t.Fatalf("scripts/cluster.sh: %v\n%s", err, out)
@@ -59,6 +60,19 @@ func TestClusterScript(t *testing.T) {
 	}
 	for _, addr := range []string{"127.0.0.1:8180", "127.0.0.1:8181", "127.0.0.1:8182", "127.0.0.1:8183"} {
 		wantWithin(t, 10*time.Second, "the demo share through "+addr, demo(addr))
+	}
+	// Each instance follows the broker with the script's consume-only user.
+	for _, admin := range []string{"127.0.0.1:2181", "127.0.0.1:2182", "127.0.0.1:2183"} {
+		wantWithin(t, 10*time.Second, "the broker consumer of the instance on "+admin, func() error {
+			var st []frontendStatus
+			if err := getJSON("http://"+admin+"/portico/status", &st); err != nil {
+				return err
+			}
+			if len(st) != 1 || st[0].Broker == nil || !st[0].Broker.Connected {
+				return fmt.Errorf("status %+v", st)
+			}
+			return nil
+		})
 	}
 	pid, err := os.ReadFile(filepath.Join(state, "frontend-1a.pid"))
 	if err != nil {

@@ -41,6 +41,13 @@ rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
 rabbitmqctl -q add_vhost "$vhost" >/dev/null
 rabbitmqctl -q set_permissions -p "$vhost" guest ".*" ".*" ".*" >/dev/null
 amqp_url="amqp://guest:guest@127.0.0.1:5672/$vhost"
+# The frontends' broker user may only consume: its own server-named queue,
+# bound to the exchange that only the controllers declare and publish to.
+frontend_user=$vhost-frontend frontend_password=$(random_token)
+rabbitmqctl -q delete_user "$frontend_user" >/dev/null 2>&1 || true
+rabbitmqctl -q add_user "$frontend_user" "$frontend_password" >/dev/null
+rabbitmqctl -q set_permissions -p "$vhost" "$frontend_user" '^amq\.gen-.*' '^amq\.gen-.*' '^(amq\.gen-.*|portico\.mappings)$' >/dev/null
+frontend_amqp_url="amqp://$frontend_user:$frontend_password@127.0.0.1:5672/$vhost"
 
 say "starting 2 controllers"
 export PORTICO_ADMIN_TOKEN=$(random_token)
@@ -101,7 +108,7 @@ http://:$port {
 	}
 }
 CADDY
-  PORTICO_FRONTEND_SECRET=${!secret_var} PORTICO_AMQP=$amqp_url \
+  PORTICO_FRONTEND_SECRET=${!secret_var} PORTICO_AMQP=$frontend_amqp_url \
     start "frontend-$name" bin/caddy run --config "$state/frontend-$name.caddyfile" --adapter caddyfile
 done
 cat >"$state/lb.caddyfile" <<CADDY

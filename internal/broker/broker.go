@@ -83,11 +83,19 @@ func hangUp(conn *amqp.Connection) {
 	}
 }
 
-// declareExchange declares the durable topic exchange. Both sides declare it, so neither has
-// to start first.
+// declareExchange declares the durable topic exchange; the controllers' publishers do.
 func declareExchange(ch *amqp.Channel, name string) error {
 	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declaring exchange %s: %w", name, err)
+	}
+	return nil
+}
+
+// checkExchange checks that the exchange exists, as a consumer does: a passive declare needs
+// no configure permission, so a frontend's broker user can be one that may only consume.
+func checkExchange(ch *amqp.Channel, name string) error {
+	if err := ch.ExchangeDeclarePassive(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("finding exchange %s (a controller declares it when it connects): %w", name, err)
 	}
 	return nil
 }

@@ -189,7 +189,7 @@ func (c *Consumer) session(ctx context.Context, bo *backoff.Backoff) error {
 	}
 }
 
-// setup declares the exchange and this process's queue, binds it and starts consuming.
+// setup checks the exchange, declares this process's queue, binds it and starts consuming.
 func (c *Consumer) setup(ctx context.Context, conn *amqp.Connection) (<-chan amqp.Delivery, error) {
 	ch, err := conn.Channel()
 	if err != nil {
@@ -198,7 +198,7 @@ func (c *Consumer) setup(ctx context.Context, conn *amqp.Connection) (<-chan amq
 	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
 		return nil, fmt.Errorf("setting prefetch: %w", err)
 	}
-	if err := declareExchange(ch, c.cfg.Exchange); err != nil {
+	if err := checkExchange(ch, c.cfg.Exchange); err != nil {
 		return nil, err
 	}
 	// Server-named, exclusive and auto-delete: the queue belongs to this process and

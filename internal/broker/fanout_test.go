@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -62,9 +63,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// startConsumer runs a consumer until the test ends and waits until its queue is bound.
+// startConsumer runs a consumer until the test ends and waits until its queue is bound. The
+// exchange is declared first, as a controller would have.
 func startConsumer(t *testing.T, amqpURL, frontend string) (*Consumer, *recorder) {
 	t.Helper()
+	guest, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest.User = url.UserPassword("guest", "guest") // the consumer's user may lack configure rights
+	testenv.PublishRaw(t, guest.String(), DefaultExchange, "")
 	rec := &recorder{}
 	logger := zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)).Named(frontend)
 	c := NewConsumer(ConsumerConfig{URL: amqpURL, Frontend: frontend}, rec, logger)
@@ -435,5 +443,44 @@ func TestConsumerConfigValidate(t *testing.T) {
 		if err := NewConsumer(cfg, &recorder{}, nil).Run(context.Background()); err == nil {
 			t.Errorf("%s: Run accepted it", name)
 		}
+	}
+}
+
+// A frontend's broker user needs only testenv.FrontendPermissions: with them
+// the consumer receives every change, and the user cannot publish one.
+func TestConsumerNeedsOnlyConsumePermissions(t *testing.T) {
+	t.Parallel()
+	vhost := testenv.RabbitMQ(t)
+	restricted := testenv.RabbitMQFrontendUser(t, vhost, DefaultExchange)
+	_, rec := startConsumer(t, restricted, "fe-a")
+	p := startPublisher(t, PublisherConfig{URL: vhost})
+	sent := changes(1, 3)
+	p.Publish("fe-a", sent)
+	waitFor(t, "the changes through a consume-only user", func() bool { got, _, _ := rec.snapshot(); return len(got) == 3 })
+
+	conn, err := amqp.Dial(restricted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	body, _ := Encode("fe-a", changes(4, 4)[0])
+	if err := ch.PublishWithContext(context.Background(), DefaultExchange, "fe-a", false, false, amqp.Publishing{Body: body}); err == nil {
+		select {
+		case e := <-closed:
+			if e == nil || e.Code != amqp.AccessRefused {
+				t.Fatalf("publishing as the frontend user closed the channel with %v, want ACCESS_REFUSED", e)
+			}
+		case <-time.After(wait):
+			t.Fatal("the frontend user published a change")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got, _, _ := rec.snapshot(); len(got) != 3 {
+		t.Fatalf("the consumer got %d changes, want the 3 the controller published", len(got))
 	}
 }

@@ -111,3 +111,25 @@ func TestBrokerOutageConverges(t *testing.T) {
 		return has(table, "during") && !has(table, "a") && has(table, "b") && table.Revision() == 4
 	})
 }
+
+// TestForgedBrokerMessageIsNotTrusted: whoever can publish to the exchange
+// can send a well-formed change with the next revision. The frontend must
+// not take its content: it learns changes from the authenticated journal,
+// so the forged upsert neither reroutes a host nor makes the genuine change
+// of that revision look like a duplicate.
+func TestForgedBrokerMessageIsNotTrusted(t *testing.T) {
+	b := newBrokered(t)
+	b.share(t, "a") // revision 1
+	table, cl := b.follow(t)
+	testenv.Eventually(t, "the consumer to connect", 5*time.Second, func() bool {
+		st := cl.Status()
+		return has(table, "a") && st.Broker != nil && st.Broker.Connected
+	})
+	testenv.PublishRaw(t, b.url, broker.DefaultExchange, "fe",
+		`{"frontend":"fe","revision":2,"op":"upsert","name":"a.share.test","share":"evil"}`)
+	b.share(t, "b") // the genuine revision 2
+	testenv.Eventually(t, "the genuine change", 5*time.Second, func() bool { return has(table, "b") })
+	if r, _ := table.Lookup("a.share.test"); r == nil || r.Share != "a" {
+		t.Fatalf("a.share.test routes to %+v after a forged message, want share a", r)
+	}
+}

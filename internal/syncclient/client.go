@@ -65,6 +65,7 @@ type Client struct {
 
 	pullMu   sync.Mutex // one pull or snapshot at a time
 	dirty    chan struct{}
+	wakeups  chan struct{}    // broker messages that call for a pull
 	consumer *broker.Consumer // nil without a broker
 
 	mu        sync.Mutex
@@ -118,7 +119,7 @@ func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) 
 	if err != nil {
 		return nil, fmt.Errorf("creating grpc client: %w", err)
 	}
-	c := &Client{cfg: cfg, table: table, logger: logger, conn: conn, rpc: syncpb.NewSyncClient(conn), dirty: make(chan struct{}, 1)}
+	c := &Client{cfg: cfg, table: table, logger: logger, conn: conn, rpc: syncpb.NewSyncClient(conn), dirty: make(chan struct{}, 1), wakeups: make(chan struct{}, 1)}
 	if cfg.Broker.URL != "" {
 		c.consumer = broker.NewConsumer(cfg.Broker, brokerHandler{c}, logger.Named("broker"))
 	}
@@ -187,7 +188,8 @@ func (c *Client) Run(ctx context.Context) {
 	defer wg.Wait()
 
 	if c.consumer != nil {
-		wg.Add(1)
+		wg.Add(2)
+		go func() { defer wg.Done(); c.pullLoop(ctx) }()
 		go func() { defer wg.Done(); c.consumer.Run(ctx) }()
 		c.bootstrap(ctx)
 		return
@@ -227,32 +229,60 @@ func (c *Client) bootstrap(ctx context.Context) {
 	}
 }
 
-// brokerHandler feeds the broker's deliveries through the revision rule.
+// brokerHandler takes the broker's deliveries as wake-ups only. Anyone who
+// may publish to the exchange can send a well-formed change with the next
+// revision, and its routing key, the frontend token, is no secret; so no
+// content from the broker is applied. A message newer than the table makes
+// the client pull the journal over the authenticated sync service, where
+// the genuine change is.
 type brokerHandler struct{ c *Client }
 
 func (h brokerHandler) Apply(ch mapping.Change) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // bounds a gap's pull
-	defer cancel()
-	if err := h.c.apply(ctx, ch); err != nil {
-		h.c.logger.Warn("applying a change from the broker; the periodic resync will repair it", zap.Error(err))
+	if ch.Revision > h.c.table.Revision() {
+		h.c.wake()
 	}
 }
 
-// Malformed pulls the journal: the dropped message may have carried a change.
+// Malformed pulls the journal: the dropped message may have stood for a change.
 func (h brokerHandler) Malformed(err error) {
 	h.c.logger.Warn("dropped a malformed broker message; resyncing", zap.Error(err))
-	h.resync()
+	h.c.wake()
 }
 
 // Reconnected pulls the journal: what was published while the queue did
 // not exist is gone.
-func (h brokerHandler) Reconnected() { h.resync() }
+func (h brokerHandler) Reconnected() { h.c.wake() }
 
-func (h brokerHandler) resync() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.c.Pull(ctx); err != nil {
-		h.c.logger.Warn("resync failed; the periodic resync will retry", zap.Error(err))
+// wake asks pullLoop for a pull; wake-ups that come while one is pending
+// make one pull.
+func (c *Client) wake() {
+	select {
+	case c.wakeups <- struct{}{}:
+	default:
+	}
+}
+
+// minPullGap bounds how often broker wake-ups make a client pull, so a flood
+// of messages (forged ones included) costs each controller at most a few
+// calls a second per frontend instance; a change waits that long at most.
+const minPullGap = 50 * time.Millisecond
+
+// pullLoop pulls the journal once for each batch of wake-ups.
+func (c *Client) pullLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wakeups:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := c.Pull(pctx); err != nil && ctx.Err() == nil {
+			c.logger.Warn("pulling the journal after a broker message failed; the periodic resync will retry", zap.Error(err))
+		}
+		cancel()
+		if !backoff.Sleep(ctx, minPullGap) {
+			return
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,39 @@ func CreateRabbitMQVhost(label string) (amqpURL string, drop func() error, err e
 		return "", nil, fmt.Errorf("granting guest access to rabbitmq vhost %s: %w", vhost, err)
 	}
 	return "amqp://guest:guest@" + rabbitMQAddr + "/" + url.PathEscape(vhost), drop, nil
+}
+
+// FrontendPermissions are the RabbitMQ permissions (configure, write, read) a frontend's
+// broker user needs, and all it should have: its own server-named queue (amq.gen-*), bound to
+// the mappings exchange, which it may only read from. README.md documents them.
+func FrontendPermissions(exchange string) [3]string {
+	q := `^amq\.gen-.*`
+	return [3]string{q, q, `^(amq\.gen-.*|` + regexp.QuoteMeta(exchange) + `)$`}
+}
+
+// RabbitMQFrontendUser creates a user with FrontendPermissions in the vhost of amqpURL and
+// returns that URL with its credentials; the user is deleted when the test ends.
+func RabbitMQFrontendUser(tb testing.TB, amqpURL, exchange string) string {
+	tb.Helper()
+	vhost, err := vhostOf(amqpURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	user, pass := "frontend-"+strconv.FormatInt(time.Now().UnixNano(), 36), "frontend-password"
+	if err := rabbitmqctl("add_user", user, pass); err != nil {
+		tb.Fatalf("adding rabbitmq user: %v", err)
+	}
+	tb.Cleanup(func() { rabbitmqctl("delete_user", user) })
+	p := FrontendPermissions(exchange)
+	if err := rabbitmqctl("set_permissions", "-p", vhost, user, p[0], p[1], p[2]); err != nil {
+		tb.Fatalf("setting rabbitmq permissions: %v", err)
+	}
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.User = url.UserPassword(user, pass)
+	return u.String()
 }
 
 // CloseRabbitMQConnections force-closes every client connection of a vhost, as a broker

@@ -20,11 +20,12 @@ import (
 
 // event is one line of test2json output.
 type event struct {
-	Action  string
-	Package string
-	Test    string
-	Output  string
-	Elapsed float64
+	Action     string
+	Package    string
+	ImportPath string // of build-output and build-fail events
+	Test       string
+	Output     string
+	Elapsed    float64
 }
 
 type summary struct {
@@ -50,7 +51,7 @@ func (s *summary) add(e event) {
 		fmt.Fprint(s.out, e.Output)
 		return
 	case "build-fail":
-		s.failedPkgs = append(s.failedPkgs, e.Package+" (build)")
+		s.failedPkgs = append(s.failedPkgs, e.ImportPath+" (build)")
 		return
 	case "pass", "fail", "skip":
 	default:
