@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -21,16 +23,32 @@ type DNS struct {
 	tcp *dns.Server
 }
 
-// StartDNS starts a DNS server on a free loopback port.
+// StartDNS starts a DNS server on a free loopback port, UDP and TCP. The port comes from
+// freePorts: a UDP port of the ephemeral range may well be taken for TCP by an outgoing
+// connection (it failed a CI run so).
 func StartDNS() (*DNS, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for range 10 {
+		var ports []int
+		if ports, err = freePorts(1); err != nil {
+			return nil, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(ports[0])
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			continue
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			pc.Close()
+			continue
+		}
+		break
 	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
-		pc.Close()
-		return nil, err
+		return nil, fmt.Errorf("starting a dns server: %w", err)
 	}
 	d := &DNS{Addr: pc.LocalAddr().String(), txt: map[string][]string{}}
 	d.udp = &dns.Server{PacketConn: pc, Handler: d}
