@@ -47,6 +47,7 @@ func init() {
 //	            client_id     <id>
 //	            client_secret <secret>
 //	            scopes        <scope...>
+//	            assume_email_verified
 //	        }]
 //	    }
 //	}
@@ -185,6 +186,14 @@ func (c *OAuthConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					if len(p.Scopes) == 0 {
 						return d.ArgErr()
 					}
+				case "assume_email_verified":
+					if v == "github" {
+						return d.Err("assume_email_verified is for OIDC providers; GitHub reports verification itself")
+					}
+					if d.NextArg() {
+						return d.ArgErr()
+					}
+					p.AssumeEmailVerified = true
 				default:
 					return d.Errf("unrecognized oauth provider option %q", d.Val())
 				}

@@ -73,6 +73,10 @@ func TestCaddyfileErrors(t *testing.T) {
 			"{\n\tportico {\n\t\toauth {\n\t\t\tgithub {\n\t\t\t\tissuer https://x\n\t\t\t}\n\t\t}\n\t}\n}\n:80 {\n\tportico\n}\n",
 			"github has a built-in issuer",
 		},
+		"github assuming verified emails": {
+			"{\n\tportico {\n\t\toauth {\n\t\t\tgithub {\n\t\t\t\tassume_email_verified\n\t\t\t}\n\t\t}\n\t}\n}\n:80 {\n\tportico\n}\n",
+			"assume_email_verified is for OIDC providers",
+		},
 		"dynamic portico with argument": {
 			":80 {\n\treverse_proxy {\n\t\tdynamic portico foo\n\t}\n}\n",
 			"dynamic portico takes no arguments",

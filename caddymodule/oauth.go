@@ -74,6 +74,12 @@ type OAuthProvider struct {
 	// Scopes replace the default scopes: "openid email" for OIDC,
 	// "user:email" for GitHub.
 	Scopes []string `json:"scopes,omitempty"`
+	// AssumeEmailVerified takes an OIDC provider's email as verified when
+	// its claims carry no email_verified at all. Off by default: without
+	// the claim the provider does not vouch for the address, and anyone who
+	// may register any address with it would pass an email rule. Set it
+	// only for a provider that verifies every address it hands out.
+	AssumeEmailVerified bool `json:"assume_email_verified,omitempty"`
 }
 
 // loginProvider is what the login flow needs of a provider.
@@ -197,14 +203,15 @@ func (p OAuthProvider) build() loginProvider {
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = []string{oidc.ScopeOpenID, "email"}
 	}
-	return &oidcProvider{issuer: p.Issuer, cfg: cfg}
+	return &oidcProvider{issuer: p.Issuer, cfg: cfg, assumeVerified: p.AssumeEmailVerified}
 }
 
 // oidcProvider logs in with OpenID Connect. It discovers the provider on
 // first use, and again after a failure, so Provision stays offline.
 type oidcProvider struct {
-	issuer string
-	cfg    oauth2.Config
+	issuer         string
+	cfg            oauth2.Config
+	assumeVerified bool // AssumeEmailVerified
 
 	mu       sync.Mutex
 	provider *oidc.Provider
@@ -275,23 +282,24 @@ func (p *oidcProvider) verifiedEmail(ctx context.Context, redirect, code, verifi
 			return "", fmt.Errorf("reading userinfo: %w", err)
 		}
 	}
-	if claims.Email == "" || !claims.verified() {
+	if claims.Email == "" || !claims.verified(p.assumeVerified) {
 		return "", errUnverified
 	}
 	return claims.Email, nil
 }
 
-// emailClaims are the OIDC claims a login needs. email_verified is required
-// to be true when present; some providers send it as a string.
+// emailClaims are the OIDC claims a login needs. email_verified must be
+// true, or absent from a provider set to AssumeEmailVerified; some providers
+// send it as a string.
 type emailClaims struct {
 	Email         string `json:"email"`
 	EmailVerified any    `json:"email_verified"`
 }
 
-func (c emailClaims) verified() bool {
+func (c emailClaims) verified(assumeIfAbsent bool) bool {
 	switch v := c.EmailVerified.(type) {
 	case nil:
-		return true
+		return assumeIfAbsent
 	case bool:
 		return v
 	case string:
