@@ -89,7 +89,7 @@ func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 		return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("no share is served at %s", host))
 	}
-	stripIdentity(r.Header)
+	policy.StripIdentityHeaders(r.Header)
 	caddyhttp.SetVar(r.Context(), routeVar, route)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("portico.share", route.Share)
@@ -175,16 +175,6 @@ func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *mapping.R
 		w = &rewriteResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, policy: p}
 	}
 	return w, false, nil
-}
-
-// stripIdentity removes every X-Portico-* header, so that a client can never
-// pass for a logged-in visitor. It does not allocate.
-func stripIdentity(h http.Header) {
-	for name := range h {
-		if policy.IsIdentityHeader(name) {
-			delete(h, name)
-		}
-	}
 }
 
 // clientAddr is the client's address as Caddy determined it, honouring the

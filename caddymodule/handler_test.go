@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 // request returns a request with the context Caddy's server gives one.
@@ -104,7 +105,7 @@ func TestLookupHotPathDoesNotAllocate(t *testing.T) {
 	r.Header.Set("User-Agent", "test")
 	allocs := testing.AllocsPerRun(100, func() {
 		route, _ := table.Lookup(mapping.NormalizeHost(r.Host))
-		stripIdentity(r.Header)
+		policy.StripIdentityHeaders(r.Header)
 		if route.Access != nil || route.AccessErr != nil {
 			panic("a share without a policy has one")
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -314,5 +315,32 @@ func TestPrivateAccessBadInput(t *testing.T) {
 	// The access that could not listen was ended again.
 	if roles := dialRoles(t, priv.token); len(roles) != 0 {
 		t.Errorf("a failed access left dial roles %v", roles)
+	}
+}
+
+// A peer of a private proxy share may send X-Portico-* headers of its own;
+// the agent strips them, as frontends do for public shares, so a service
+// that is also shared publicly with a login can trust them.
+func TestPrivateShareStripsIdentityHeaders(t *testing.T) {
+	_, owner := account(t, "strip-owner")
+	share := startPrivateShare(t, owner, headerBackend(t).URL)
+	_, peer := account(t, "strip-peer")
+	acc := startAccessor(t, peer, share.token)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+acc.addr+"/", nil)
+	req.Header.Set("X-Portico-User", "admin@example.com")
+	req.Header.Set("X-Portico-Auth", "oauth")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var seen http.Header
+	if err := json.NewDecoder(resp.Body).Decode(&seen); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("through the accessor: %d, %v", resp.StatusCode, err)
+	}
+	for _, h := range []string{"X-Portico-User", "X-Portico-Auth"} {
+		if v := seen.Get(h); v != "" {
+			t.Errorf("the service saw %s: %q from the peer", h, v)
+		}
 	}
 }

@@ -13,11 +13,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 // Serve proxies HTTP requests from ln to target until ctx ends or ln closes.
-// httputil.ReverseProxy carries streaming bodies and WebSocket upgrades.
-func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure bool, logger *zap.Logger) error {
+// httputil.ReverseProxy carries streaming bodies and WebSocket upgrades. With
+// stripIdentity, the X-Portico-* headers of a request are removed: only a
+// frontend sets them, and a private share's peers reach the agent directly.
+func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure, stripIdentity bool, logger *zap.Logger) error {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // the target is local; never go through an HTTP proxy
 	if insecure {
@@ -26,6 +30,9 @@ func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure bool,
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			if stripIdentity {
+				policy.StripIdentityHeaders(pr.Out.Header)
+			}
 			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
 			if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto != "" {

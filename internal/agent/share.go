@@ -41,6 +41,9 @@ type Share struct {
 	Identity string
 	Target   *url.URL
 	Insecure bool
+	// StripIdentity removes the X-Portico-* headers of every request, for a
+	// private share: its peers dial the agent without a frontend between.
+	StripIdentity bool
 	// Backend serves what arrives, such as a TCPTunnel or a Caddy; nil
 	// proxies HTTP to Target.
 	Backend Backend
@@ -95,7 +98,7 @@ func (s *Share) serve(ctx context.Context, ln net.Listener) error {
 	if s.Backend != nil {
 		return s.Backend.Serve(ctx, ln, s.Logger)
 	}
-	return Serve(ctx, ln, s.Target, s.Insecure, s.Logger)
+	return Serve(ctx, ln, s.Target, s.Insecure, s.StripIdentity, s.Logger)
 }
 
 func (s *Share) bind(ctx context.Context) (edge.Listener, string, error) {

@@ -234,6 +234,16 @@ func IsIdentityHeader(name string) bool {
 	return len(name) >= len(IdentityHeaderPrefix) && strings.EqualFold(name[:len(IdentityHeaderPrefix)], IdentityHeaderPrefix)
 }
 
+// StripIdentityHeaders removes every X-Portico-* header, so that a client can
+// never pass for a logged-in visitor. It does not allocate.
+func StripIdentityHeaders(h http.Header) {
+	for name := range h {
+		if IsIdentityHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
 // checkBcrypt says what is wrong with a password hash, if anything.
 func checkBcrypt(hash string) error {
 	if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
