@@ -143,3 +143,18 @@ func TestIsSessionError(t *testing.T) {
 		}
 	}
 }
+
+// A session refused after the context re-authenticated is a new failure,
+// and re-authenticates again.
+func TestWithSessionReauthenticatesAgainForALaterFailure(t *testing.T) {
+	zc := &reauthCounter{}
+	for range 2 {
+		op, _ := failing(displaced)
+		if _, err := withSession(zc, nil, "dial", "svc", op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if zc.n.Load() != 2 {
+		t.Fatalf("%d re-authentications for two failures one after the other, want 2", zc.n.Load())
+	}
+}

@@ -225,29 +225,21 @@ type reauthenticator interface{ Reauthenticate() error }
 // router connection of the context, so the many dials that fail together on one bad session
 // must start one new session, not one each.
 type reauth struct {
-	mu  sync.Mutex
-	gen uint64 // how many times the context was re-authenticated here
+	mu sync.Mutex
+	at time.Time // when the context last re-authenticated here
 }
 
-// reauths holds a reauth per context; a process has a handful of contexts.
+// reauths holds a reauth per context that ever needed one; a process has a handful.
 var reauths sync.Map // ziti.Context → *reauth
 
-func reauthOf(zc ziti.Context) *reauth {
-	r, _ := reauths.LoadOrStore(zc, new(reauth))
-	return r.(*reauth)
-}
-
-func (r *reauth) generation() uint64 {
+// renew re-authenticates zc unless that happened since an operation that failed began at
+// began: the failure is then the old session's, which is already replaced.
+func renew(zc ziti.Context, began time.Time) error {
+	v, _ := reauths.LoadOrStore(zc, new(reauth))
+	r := v.(*reauth)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.gen
-}
-
-// renew re-authenticates zc unless someone did since generation seen.
-func (r *reauth) renew(zc ziti.Context, seen uint64) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.gen != seen {
+	if r.at.After(began) {
 		return nil
 	}
 	ra, ok := zc.(reauthenticator)
@@ -257,23 +249,23 @@ func (r *reauth) renew(zc ziti.Context, seen uint64) error {
 	if err := ra.Reauthenticate(); err != nil {
 		return err
 	}
-	r.gen++
+	r.at = time.Now()
 	return nil
 }
 
 // withSession runs op and, if it fails on zc's API session, re-authenticates zc and runs op
 // once more, so that no process stays locked out by a session the overlay no longer takes.
+// A dial that succeeds pays for one clock read.
 func withSession[T any](zc ziti.Context, logger *zap.Logger, what, service string, op func() (T, error)) (T, error) {
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	r := reauthOf(zc)
-	seen := r.generation()
+	began := time.Now()
 	v, err := op()
 	if err == nil || !isSessionError(err) {
 		return v, err
 	}
-	if rerr := r.renew(zc, seen); rerr != nil {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if rerr := renew(zc, began); rerr != nil {
 		logger.Warn("the overlay refused this process's session, and re-authenticating failed",
 			zap.String("op", what), zap.String("service", service), zap.NamedError("refused", err), zap.Error(rerr))
 		return v, err
