@@ -78,8 +78,8 @@ fi
 start=$(date +%s)
 (
   # A module build would report version v0.0.0. Stamp the release, and the patches in the
-  # revision, which routers send in their hello: Portico's clients read it to tell a
-  # router that has the #3072 fix from one that does not.
+  # revision: routers report both to the OpenZiti controller, where Portico's controller
+  # reads them to tell a router that has the #3072 fix from one that does not.
   v=github.com/openziti/ziti/common/version
   cd "$work" && go build -trimpath -ldflags "-X $v.Version=$ZITI_VERSION -X $v.Revision=portico-$ZITI_PATCH" \
     -o "$bin.tmp" github.com/openziti/ziti/ziti

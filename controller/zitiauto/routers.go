@@ -12,12 +12,12 @@ import (
 // Router is an edge router as the OpenZiti controller knows it. Version and Revision are what
 // the router reported when it connected.
 type Router struct {
-	Name     string `json:"name"`
-	Online   bool   `json:"online"`
-	Version  string `json:"version"`
-	Revision string `json:"revision"`
+	Name     string
+	Online   bool
+	Version  string
+	Revision string
 	// Warning says what is wrong with the router for Portico; empty when nothing is.
-	Warning string `json:"warning,omitempty"`
+	Warning string
 }
 
 // sessionFix is the first release whose routers keep the API sessions of the processes of one
