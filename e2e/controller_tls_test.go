@@ -93,4 +93,21 @@ func TestControllerServesTLS(t *testing.T) {
 	if st, err := f.status(); err != nil || !st.Connected {
 		t.Fatalf("the frontend over TLS: %+v, %v", st, err)
 	}
+
+	// A loaded table is no proof that it serves: an agent of this controller
+	// shares a service after the frontend started, and it answers through the
+	// frontend, also on new overlay dials.
+	t.Setenv("SSL_CERT_FILE", certFile) // for the CLI processes below
+	out, err = adminCLI(true, "create", "account", uniqueName("tls")+"@e2e.localhost")
+	if err != nil {
+		t.Fatalf("creating an account over TLS: %v\n%s", err, out)
+	}
+	_, accountToken, _ := strings.Cut(out, "token: ")
+	home := t.TempDir()
+	mustCLI(t, home, "enable", strings.TrimSpace(accountToken), "--api", "https://"+c.APIAddr())
+	ag := startAgent(t, home, newBackend(t).URL)
+	wantWithin(t, 5*time.Second, "the share through the frontend over TLS", f.serves(ag.host))
+	f.closeIdleConns(t)
+	serveAll(t, []*clusterFrontend{f}, []string{ag.host}, 5)
+	ag.stop(t)
 }

@@ -170,13 +170,20 @@ func TestTenAgentsOfOneEnvironmentStartedAtOnce(t *testing.T) {
 		// table to take the share on a loaded machine.
 		wantWithin(t, 5*time.Second-time.Since(p.at), fmt.Sprintf("agent %d's share %s, 5 s after its URL", i, hosts[i]), wantStatus(hosts[i], 200))
 	}
-	for i, host := range hosts {
-		for range 10 {
-			if code, body, err := get(host, "/"); err != nil || code != 200 {
-				t.Fatalf("agent %d's share %s: %d %q %v\n%s", i, host, code, body, err, agents[i].out)
+	check := func(when string) {
+		for i, host := range hosts {
+			for range 10 {
+				if code, body, err := get(host, "/"); err != nil || code != 200 {
+					t.Fatalf("%s, agent %d's share %s: %d %q %v\n%s", when, i, host, code, body, err, agents[i].out)
+				}
 			}
 		}
 	}
+	check("with the frontend's idle connections")
+	if err := loadCaddy(""); err != nil { // a new transport: every request dials anew
+		t.Fatal(err)
+	}
+	check("on new overlay dials")
 	wantSessionsKept(t, outputsOf(map[string]string{}, agents...))
 }
 

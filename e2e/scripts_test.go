@@ -74,6 +74,18 @@ func TestClusterScript(t *testing.T) {
 			return nil
 		})
 	}
+	// Again with every instance's idle connections to the agent gone.
+	for i, name := range []string{"1a", "1b", "2"} {
+		f := &clusterFrontend{caddyfile: filepath.Join(state, "frontend-"+name+".caddyfile"),
+			adminAddr: fmt.Sprintf("127.0.0.1:%d", 2181+i), httpAddr: fmt.Sprintf("127.0.0.1:%d", 8181+i)}
+		f.Name = "frontend-" + name
+		f.closeIdleConns(t)
+		for range 5 {
+			if err := demo(f.httpAddr)(); err != nil {
+				t.Fatalf("on new overlay dials through %s: %v", f.Name, err)
+			}
+		}
+	}
 	pid, err := os.ReadFile(filepath.Join(state, "frontend-1a.pid"))
 	if err != nil {
 		t.Fatal(err)
