@@ -64,6 +64,16 @@ type Config struct {
 	// DNSResolver, if set (host:port), is the DNS server asked for custom
 	// domains' verification records instead of the system's resolver.
 	DNSResolver string `yaml:"dns_resolver"`
+	// Limits bound what one account may do.
+	Limits LimitsConfig `yaml:"limits"`
+}
+
+// LimitsConfig bounds what one account may do.
+type LimitsConfig struct {
+	// JournalBytesPerHour is how many bytes of mapping changes (counted once
+	// per frontend) an account may make per clock hour; beyond it the API
+	// answers 429 until the next hour. Default 32 MiB.
+	JournalBytesPerHour int64 `yaml:"journal_bytes_per_hour"`
 }
 
 // TLSConfig names a certificate and its key, in PEM files.
@@ -194,6 +204,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	if err != nil {
 		return nil, err
 	}
+	st.SetJournalBudget(cfg.Limits.JournalBytesPerHour)
 	deployment, err := st.DeploymentID(ctx, token.New(12))
 	if err != nil {
 		st.Close()
@@ -247,10 +258,10 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	opts := []grpc.ServerOption{
+	opts := append(syncapi.ServerOptions(),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}
+	)
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {

@@ -326,7 +326,7 @@ func (c *cluster) converged() error {
 	for _, f := range c.fronts {
 		var storeRev int64
 		want := map[string]mapping.Mapping{}
-		if err := c.st.Snapshot(context.Background(), f.token, 1000, func(rev int64, ms []mapping.Mapping) error {
+		if err := c.st.Snapshot(context.Background(), f.token, store.Page{Entries: 1000}, func(rev int64, ms []mapping.Mapping) error {
 			storeRev = rev
 			for _, m := range ms {
 				want[m.Name] = m
@@ -471,7 +471,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("the journal has no holes", func(t *testing.T) {
 		for _, f := range c.fronts {
-			changes, cur, tooOld, err := c.st.Changes(ctx, f.token, 0, 100000)
+			changes, cur, tooOld, err := c.st.Changes(ctx, f.token, 0, store.Page{Entries: 100000})
 			if err != nil || tooOld {
 				t.Fatalf("%s journal: %v, tooOld %v", f.Name, err, tooOld)
 			}

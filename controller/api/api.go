@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -126,11 +127,12 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // fail answers with the status that fits err: the store's sentinel errors
-// map to 404 and 409, anything else is logged and answered as 503 (the
+// map to 404 and 409, a spent journal budget to 429, anything else is logged and answered as 503 (the
 // database or the overlay did not answer).
 func (a *API) fail(w http.ResponseWriter, err error) {
 	var bad inputError
 	var forbidden forbiddenError
+	var budget *store.BudgetError
 	switch {
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
@@ -140,6 +142,11 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, store.ErrLimit):
+		writeError(w, http.StatusConflict, "limit", err.Error())
+	case errors.As(err, &budget):
+		w.Header().Set("Retry-After", strconv.Itoa(int(budget.RetryAfter.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "too_many_changes", err.Error())
 	default:
 		a.logger.Error("request failed", zap.Error(err))
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())

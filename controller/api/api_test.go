@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 const adminToken = "admin-token-0123456789"
@@ -89,6 +92,7 @@ func (p *fakePublisher) Publish(cs []store.FrontendChange) {
 
 type env struct {
 	t    *testing.T
+	st   *store.Store
 	srv  *httptest.Server
 	ziti *fakeZiti
 	pub  *fakePublisher
@@ -101,7 +105,7 @@ func newEnv(t *testing.T, configure ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}, dialRoles: map[string][]string{}}, pub: &fakePublisher{}}
+	e := &env{t: t, st: st, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}, dialRoles: map[string][]string{}}, pub: &fakePublisher{}}
 	cfg := Config{AdminToken: adminToken, Version: "test"}
 	for _, c := range configure {
 		c(&cfg)
@@ -211,6 +215,8 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		{"policy bad header name", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"request_headers":{"set":{"Bad Header":"x"}}}}`, 400, "bad_request", "Bad Header"},
 		{"policy oauth without provider", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"oauth":{}}}`, 400, "bad_request", "provider"},
 		{"policy unknown field", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"colour":"red"}}`, 400, "bad_request", `unknown field "colour"`},
+		{"policy too large", "POST", "/api/v1/shares", tok, shareWithPolicy(envID, bigHeaders(9)), 400, "bad_request", "bytes as JSON; at most 32768"},
+		{"policy too many rules", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"ip_deny":[` + strings.Repeat(`"10.0.0.1",`, 500) + `"10.0.0.2"]}}`, 400, "bad_request", "ip_deny has 501 entries; at most 500"},
 		{"grant without email", "POST", "/api/v1/namespaces/share.example.com/grants", adminToken, `{}`, 400, "bad_request", "email is required"},
 		{"grant unknown account", "POST", "/api/v1/namespaces/share.example.com/grants", adminToken, `{"email":"nobody@example.com"}`, 404, "not_found", "account nobody@example.com"},
 		{"grant unknown namespace", "POST", "/api/v1/namespaces/nope.example.com/grants", adminToken, `{"email":"a@example.com"}`, 404, "not_found", "namespace nope.example.com"},
@@ -226,6 +232,74 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 	}
 	for _, c := range e.pub.changes {
 		t.Errorf("bad input published %+v", c)
+	}
+}
+
+// bigHeaders is a policy with n response headers of the largest value.
+func bigHeaders(n int) string {
+	set := map[string]string{}
+	for i := range n {
+		set[fmt.Sprintf("X-Filler-%d", i)] = strings.Repeat("v", policy.MaxValueBytes)
+	}
+	b, _ := json.Marshal(map[string]any{"response_headers": map[string]any{"set": set}})
+	return string(b)
+}
+
+func shareWithPolicy(envID, policy string) string {
+	return `{"environment_id":"` + envID + `","target":"http://x","policy":` + policy + `}`
+}
+
+// One account once could fill every frontend's journal with large policies.
+// Its mapping changes are counted now: past the hour's budget it gets 429
+// and changes nothing, while other accounts go on and it may still delete.
+func TestJournalBudget(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	other, otherEnv := e.account("b@example.com")
+	e.st.SetJournalBudget(100 << 10)
+
+	var created []ShareView
+	for {
+		var sh ShareView
+		code := e.call("POST", "/api/v1/shares", tok, shareWithPolicy(envID, bigHeaders(6)), &sh)
+		if code == http.StatusTooManyRequests {
+			break
+		}
+		if code != 201 {
+			t.Fatalf("share %d: %d", len(created)+1, code)
+		}
+		if created = append(created, sh); len(created) > 10 {
+			t.Fatal("ten 24 KiB shares fit in a budget of 100 KiB")
+		}
+	}
+	if len(created) != 4 {
+		t.Errorf("%d shares of 24 KiB fit in 100 KiB, want 4", len(created))
+	}
+	published := len(e.pub.changes)
+
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/shares", strings.NewReader(shareWithPolicy(envID, bigHeaders(6))))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Error
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	retry, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != 429 || got.Code != "too_many_changes" || !strings.Contains(got.Message, "try again in") || retry < 1 || retry > 3601 {
+		t.Errorf("over budget: %d %+v Retry-After %q; want 429 too_many_changes with a retry time", resp.StatusCode, got, resp.Header.Get("Retry-After"))
+	}
+	var shares []ShareView
+	e.call("GET", "/api/v1/shares", tok, "", &shares)
+	if len(shares) != len(created) || len(e.ziti.services) != len(created) || len(e.pub.changes) != published {
+		t.Errorf("refused shares left %d shares, %d services, %d more changes", len(shares)-len(created), len(e.ziti.services)-len(created), len(e.pub.changes)-published)
+	}
+	if code := e.call("POST", "/api/v1/shares", other, shareWithPolicy(otherEnv, bigHeaders(6)), &ShareView{}); code != 201 {
+		t.Errorf("another account's share: %d, want 201", code)
+	}
+	if code := e.call("DELETE", "/api/v1/shares/"+created[0].Token, tok, "", nil); code != 204 {
+		t.Errorf("deleting a share over budget: %d, want 204", code)
 	}
 }
 

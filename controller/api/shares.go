@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -200,8 +199,8 @@ func (a *API) createShare(w http.ResponseWriter, r *http.Request) {
 		sh.Name = sh.Token // an ephemeral share is named by its token
 	}
 	if req.Policy != nil {
-		if sh.Policy, err = json.Marshal(req.Policy); err != nil {
-			a.fail(w, err)
+		if sh.Policy, err = req.Policy.Encode(); err != nil {
+			a.fail(w, inputError(err.Error()))
 			return
 		}
 	}

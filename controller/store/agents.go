@@ -26,6 +26,13 @@ func (s *Store) AddAgent(ctx context.Context, accountID, token, agentID, target 
 		if err != nil {
 			return notFound(err, "share "+token)
 		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM share_agents WHERE share_token = ?`), token).Scan(&n); err != nil {
+			return fmt.Errorf("counting agents: %w", err)
+		}
+		if n >= policy.MaxAgents {
+			return fmt.Errorf("share %s already has %d agents, the most one share may have: %w", token, n, ErrLimit)
+		}
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO share_agents (share_token, id, target, created_at) VALUES (?, ?, ?, ?)`), token, agentID, target, now())
 		if isUnique(err) {
 			return fmt.Errorf("agent %s of share %s: %w", agentID, token, ErrConflict)
@@ -33,8 +40,10 @@ func (s *Store) AddAgent(ctx context.Context, accountID, token, agentID, target 
 		if err != nil {
 			return fmt.Errorf("adding agent: %w", err)
 		}
-		changes, err = s.remap(ctx, tx, sh)
-		return err
+		if changes, err = s.remap(ctx, tx, sh); err != nil {
+			return err
+		}
+		return s.charge(ctx, tx, sh.AccountID, changes)
 	})
 	return changes, err
 }

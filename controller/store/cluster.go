@@ -142,7 +142,7 @@ func (s *Store) CompactJournal(ctx context.Context, before time.Time, keep int64
 		return 0, fmt.Errorf("compacting journal: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	return n, nil
+	return n, s.forgetJournalUsage(ctx, before.Add(-time.Hour))
 }
 
 // DeploymentID returns the id of this deployment (every controller on this

@@ -93,10 +93,10 @@ func testCompactJournal(t *testing.T, s *Store) {
 		t.Fatalf("compacted %d entries, want 6", n)
 	}
 	fe := f.fronts[0]
-	if _, _, tooOld, _ := s.Changes(ctx, fe, 1, 100); !tooOld {
+	if _, _, tooOld, _ := s.Changes(ctx, fe, 1, Page{Entries: 100}); !tooOld {
 		t.Error("a client behind the compacted journal was not sent to a snapshot")
 	}
-	changes, _, tooOld, err := s.Changes(ctx, fe, 3, 100)
+	changes, _, tooOld, err := s.Changes(ctx, fe, 3, Page{Entries: 100})
 	must(t, err)
 	if tooOld || len(changes) != 2 || changes[0].Revision != 4 {
 		t.Errorf("Changes(3) after compaction = %+v, tooOld %v", changes, tooOld)

@@ -96,7 +96,7 @@ func (s *Store) VerifyDomain(ctx context.Context, sh Share, name string) ([]Fron
 			}
 			changes = append(changes, c)
 		}
-		return nil
+		return s.charge(ctx, tx, sh.AccountID, changes)
 	})
 	return changes, err
 }

@@ -37,9 +37,18 @@ func (s *Store) appendChange(ctx context.Context, tx *sql.Tx, frontendID string,
 	return FrontendChange{Frontend: frontendID, Change: mapping.Change{Revision: rev, Op: op, Mapping: m}}, nil
 }
 
-// Snapshot calls fn with the frontend's revision and its mappings in batches
-// of at most batch, all read in one transaction so they agree with the revision.
-func (s *Store) Snapshot(ctx context.Context, frontendID string, batch int, fn func(revision int64, ms []mapping.Mapping) error) error {
+// Page bounds one batch of mappings or changes: at most Entries of them, and
+// no more once their sizes (Mapping.Size) reach Bytes, though a page always
+// holds at least one. Bytes zero means no bound on bytes.
+type Page struct{ Entries, Bytes int }
+
+func (p Page) full(entries, bytes int) bool {
+	return entries >= p.Entries || (p.Bytes > 0 && bytes >= p.Bytes)
+}
+
+// Snapshot calls fn with the frontend's revision and its mappings in pages,
+// all read in one transaction so they agree with the revision.
+func (s *Store) Snapshot(ctx context.Context, frontendID string, page Page, fn func(revision int64, ms []mapping.Mapping) error) error {
 	// Repeatable read makes the revision and the mappings one consistent view
 	// on PostgreSQL; SQLite transactions always are.
 	opts := &sql.TxOptions{}
@@ -60,8 +69,9 @@ func (s *Store) Snapshot(ctx context.Context, frontendID string, batch int, fn f
 		return fmt.Errorf("reading mappings: %w", err)
 	}
 	defer rows.Close()
-	ms := make([]mapping.Mapping, 0, batch)
+	ms := make([]mapping.Mapping, 0, min(page.Entries, 1024))
 	sent := false
+	bytes := 0
 	for rows.Next() {
 		var m mapping.Mapping
 		var policy string
@@ -71,11 +81,12 @@ func (s *Store) Snapshot(ctx context.Context, frontendID string, batch int, fn f
 		if policy != "" {
 			m.Policy = []byte(policy)
 		}
-		if ms = append(ms, m); len(ms) == batch {
+		ms, bytes = append(ms, m), bytes+m.Size()
+		if page.full(len(ms), bytes) {
 			if err := fn(rev, ms); err != nil {
 				return err
 			}
-			ms, sent = ms[:0], true
+			ms, sent, bytes = ms[:0], true, 0
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -87,11 +98,11 @@ func (s *Store) Snapshot(ctx context.Context, frontendID string, batch int, fn f
 	return nil
 }
 
-// Changes returns up to limit journal entries of a frontend after a revision,
+// Changes returns one page of a frontend's journal entries after a revision,
 // and its current revision. tooOld is true when the journal cannot bring a
 // client at after up to date (it was compacted past it, or the client is
 // ahead of the store); the client must then take a snapshot.
-func (s *Store) Changes(ctx context.Context, frontendID string, after int64, limit int) (changes []mapping.Change, current int64, tooOld bool, err error) {
+func (s *Store) Changes(ctx context.Context, frontendID string, after int64, page Page) (changes []mapping.Change, current int64, tooOld bool, err error) {
 	var oldest sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT f.revision, (SELECT MIN(j.revision) FROM journal j WHERE j.frontend_id = f.id) FROM frontends f WHERE f.id = ?`), frontendID).
 		Scan(&current, &oldest); err != nil {
@@ -100,15 +111,17 @@ func (s *Store) Changes(ctx context.Context, frontendID string, after int64, lim
 	if after > current || (after < current && (!oldest.Valid || oldest.Int64 > after+1)) {
 		return nil, current, true, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT revision, op, name, share_token, policy FROM journal WHERE frontend_id = ? AND revision > ? ORDER BY revision LIMIT ?`), frontendID, after, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT revision, op, name, share_token, policy FROM journal WHERE frontend_id = ? AND revision > ? ORDER BY revision LIMIT ?`), frontendID, after, page.Entries)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("reading journal: %w", err)
 	}
-	changes, err = collect(rows, func(r interface{ Scan(...any) error }) (mapping.Change, error) {
+	defer rows.Close()
+	bytes := 0
+	for !page.full(len(changes), bytes) && rows.Next() {
 		var c mapping.Change
 		var op, policy string
-		if err := r.Scan(&c.Revision, &op, &c.Name, &c.Share, &policy); err != nil {
-			return c, err
+		if err := rows.Scan(&c.Revision, &op, &c.Name, &c.Share, &policy); err != nil {
+			return nil, 0, false, fmt.Errorf("reading journal: %w", err)
 		}
 		if op == mapping.Delete.String() {
 			c.Op = mapping.Delete
@@ -118,7 +131,10 @@ func (s *Store) Changes(ctx context.Context, frontendID string, after int64, lim
 		if policy != "" {
 			c.Policy = []byte(policy)
 		}
-		return c, nil
-	})
-	return changes, current, false, err
+		changes, bytes = append(changes, c), bytes+c.Size()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, fmt.Errorf("reading journal: %w", err)
+	}
+	return changes, current, false, nil
 }

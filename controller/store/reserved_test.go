@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/porticoproxy/portico/internal/mapping"
@@ -57,12 +59,21 @@ func testAgentsRemapTheShare(t *testing.T, s *Store) {
 		t.Errorf("removing a gone agent: %v, want ErrNotFound", err)
 	}
 	// The snapshot holds what the journal said.
-	must(t, s.Snapshot(ctx, f.fronts[0], 10, func(_ int64, ms []mapping.Mapping) error {
+	must(t, s.Snapshot(ctx, f.fronts[0], Page{Entries: 10}, func(_ int64, ms []mapping.Mapping) error {
 		if len(ms) != 1 || string(ms[0].Policy) != string(cs[0].Policy) {
 			t.Errorf("snapshot = %+v, want the last policy", ms)
 		}
 		return nil
 	}))
+
+	// A share has at most policy.MaxAgents, so its policy stays bounded.
+	for i := 1; i < policy.MaxAgents; i++ {
+		_, err := s.AddAgent(ctx, f.account.ID, "r1", fmt.Sprintf("agent-%02d", i), "")
+		must(t, err)
+	}
+	if _, err := s.AddAgent(ctx, f.account.ID, "r1", "one-too-many", ""); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "already has 64 agents") {
+		t.Errorf("agent %d: %v, want ErrLimit", policy.MaxAgents+1, err)
+	}
 }
 
 func testDomainsMapOnlyOnceVerified(t *testing.T, s *Store) {

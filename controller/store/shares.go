@@ -89,7 +89,7 @@ func (s *Store) CreateShare(ctx context.Context, sh Share) ([]FrontendChange, er
 			}
 			changes = append(changes, c)
 		}
-		return nil
+		return s.charge(ctx, tx, sh.AccountID, changes)
 	})
 	return changes, err
 }

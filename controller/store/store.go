@@ -30,12 +30,17 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict is returned when a unique name is already taken.
 	ErrConflict = errors.New("already exists")
+	// ErrLimit is returned when an object would exceed a bound on how many
+	// of its kind there may be.
+	ErrLimit = errors.New("limit reached")
 )
 
 // Store is the controller's database.
 type Store struct {
 	db       *sql.DB
 	postgres bool
+	// journalBudget is the bytes of mapping changes an account may journal per hour.
+	journalBudget int64
 }
 
 // Open opens the database named by dsn and applies any pending migrations.
@@ -58,7 +63,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, journalBudget: DefaultJournalBudget}
 	if err := s.migrate(ctx, goose.DialectSQLite3); err != nil {
 		db.Close()
 		return nil, err
@@ -85,7 +90,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating migration lock: %w", err)
 	}
-	s := &Store{db: db, postgres: true}
+	s := &Store{db: db, postgres: true, journalBudget: DefaultJournalBudget}
 	if err := s.migrate(ctx, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
 		db.Close()
 		return nil, err

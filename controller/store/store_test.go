@@ -106,7 +106,7 @@ func snapshot(t *testing.T, s *Store, frontend string) (int64, map[string]string
 	t.Helper()
 	got := map[string]string{}
 	var rev int64
-	must(t, s.Snapshot(context.Background(), frontend, 2, func(r int64, ms []mapping.Mapping) error {
+	must(t, s.Snapshot(context.Background(), frontend, Page{Entries: 2}, func(r int64, ms []mapping.Mapping) error {
 		rev = r
 		for _, m := range ms {
 			got[m.Name] = m.Share
@@ -140,7 +140,7 @@ func testShareLifecycleJournalsEveryFrontend(t *testing.T, s *Store) {
 			t.Errorf("%s snapshot = rev %d %v, want rev 4 %v", fe, rev, got, want)
 		}
 		// Replaying the journal from zero gives the same table as the snapshot.
-		changes, cur, tooOld, err := s.Changes(ctx, fe, 0, 100)
+		changes, cur, tooOld, err := s.Changes(ctx, fe, 0, Page{Entries: 100})
 		must(t, err)
 		if tooOld || cur != 4 || len(changes) != 4 {
 			t.Fatalf("Changes(0) = %d changes, cur %d, tooOld %v", len(changes), cur, tooOld)
@@ -156,13 +156,13 @@ func testShareLifecycleJournalsEveryFrontend(t *testing.T, s *Store) {
 			t.Errorf("replayed journal has %d mappings, want 2", len(ms))
 		}
 		// Part of the journal, and nothing after the head.
-		if changes, _, _, _ := s.Changes(ctx, fe, 3, 100); len(changes) != 1 || changes[0].Op != mapping.Delete {
+		if changes, _, _, _ := s.Changes(ctx, fe, 3, Page{Entries: 100}); len(changes) != 1 || changes[0].Op != mapping.Delete {
 			t.Errorf("Changes(3) = %+v, want the delete", changes)
 		}
-		if changes, _, tooOld, _ := s.Changes(ctx, fe, 4, 100); len(changes) != 0 || tooOld {
+		if changes, _, tooOld, _ := s.Changes(ctx, fe, 4, Page{Entries: 100}); len(changes) != 0 || tooOld {
 			t.Errorf("Changes(4) = %+v, %v", changes, tooOld)
 		}
-		if _, _, tooOld, _ := s.Changes(ctx, fe, 9, 100); !tooOld {
+		if _, _, tooOld, _ := s.Changes(ctx, fe, 9, Page{Entries: 100}); !tooOld {
 			t.Errorf("Changes after the head must send the client to a snapshot")
 		}
 	}
@@ -268,7 +268,7 @@ func testConcurrentWritersGetGaplessRevisions(t *testing.T, s *Store) {
 	for err := range errs {
 		must(t, err)
 	}
-	changes, cur, _, err := s.Changes(ctx, f.fronts[0], 0, 1000)
+	changes, cur, _, err := s.Changes(ctx, f.fronts[0], 0, Page{Entries: 1000})
 	must(t, err)
 	if cur != 40 || len(changes) != 40 {
 		t.Fatalf("head %d with %d changes, want 40", cur, len(changes))
@@ -331,7 +331,7 @@ func TestTwoControllersShareOneDatabase(t *testing.T) {
 		must(t, err)
 	}
 	for _, fe := range f.fronts {
-		changes, cur, _, err := stores[1].Changes(ctx, fe, 0, 10000)
+		changes, cur, _, err := stores[1].Changes(ctx, fe, 0, Page{Entries: 10000})
 		must(t, err)
 		if want := int64(100 + 34); cur != want || len(changes) != int(want) {
 			t.Fatalf("%s: head %d with %d changes, want %d", fe, cur, len(changes), want)

@@ -18,18 +18,16 @@ import (
 	"github.com/porticoproxy/portico/internal/syncpb"
 )
 
-const (
-	// defaultSnapshotChunk is how many mappings one Snapshot message carries.
-	defaultSnapshotChunk = 5000
-	// changesLimit bounds one Changes answer; the client asks again for more.
-	changesLimit = 10000
-)
+// defaultPage bounds one Snapshot chunk and one Changes answer, by count and
+// by bytes, so that no tenant's policies can make a message larger than a
+// frontend accepts; the client asks again for more.
+var defaultPage = store.Page{Entries: 10000, Bytes: syncpb.PageBytes}
 
 // Store is what the sync service reads.
 type Store interface {
 	Frontend(ctx context.Context, id string) (store.Frontend, error)
-	Snapshot(ctx context.Context, frontendID string, batch int, fn func(int64, []mapping.Mapping) error) error
-	Changes(ctx context.Context, frontendID string, after int64, limit int) ([]mapping.Change, int64, bool, error)
+	Snapshot(ctx context.Context, frontendID string, page store.Page, fn func(int64, []mapping.Mapping) error) error
+	Changes(ctx context.Context, frontendID string, after int64, page store.Page) ([]mapping.Change, int64, bool, error)
 	HeartbeatInstance(ctx context.Context, in store.Instance) error
 }
 
@@ -39,8 +37,8 @@ type Server struct {
 	store  Store
 	hub    *Hub
 	logger *zap.Logger
-	self   string // this controller's id, recorded with instance heartbeats
-	chunk  int    // mappings per Snapshot message
+	self   string     // this controller's id, recorded with instance heartbeats
+	page   store.Page // bounds each Snapshot chunk and Changes answer
 
 	// Warnings, if set, says what is wrong with the OpenZiti network for Portico; every
 	// heartbeat's answer carries it, so frontends can log it.
@@ -50,7 +48,13 @@ type Server struct {
 // NewServer returns the sync service of controller self over st that
 // streams what hub publishes.
 func NewServer(st Store, hub *Hub, self string, logger *zap.Logger) *Server {
-	return &Server{store: st, hub: hub, self: self, logger: logger, chunk: defaultSnapshotChunk}
+	return &Server{store: st, hub: hub, self: self, logger: logger, page: defaultPage}
+}
+
+// ServerOptions are the gRPC options the sync service needs: its message
+// size bound.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(syncpb.MaxMessageBytes), grpc.MaxSendMsgSize(syncpb.MaxMessageBytes)}
 }
 
 // Register adds the service to a gRPC server.
@@ -87,7 +91,7 @@ func (s *Server) Snapshot(req *syncpb.SnapshotRequest, stream grpc.ServerStreami
 		return err
 	}
 	var pending *syncpb.SnapshotChunk
-	err := s.store.Snapshot(ctx, req.Frontend, s.chunk, func(rev int64, ms []mapping.Mapping) error {
+	err := s.store.Snapshot(ctx, req.Frontend, s.page, func(rev int64, ms []mapping.Mapping) error {
 		// Hold one chunk back so that the final one can carry last=true.
 		if pending != nil {
 			if err := stream.Send(pending); err != nil {
@@ -109,7 +113,7 @@ func (s *Server) Changes(ctx context.Context, req *syncpb.ChangesRequest) (*sync
 	if err := s.authenticate(ctx, req.Frontend); err != nil {
 		return nil, err
 	}
-	changes, cur, tooOld, err := s.store.Changes(ctx, req.Frontend, req.After, changesLimit)
+	changes, cur, tooOld, err := s.store.Changes(ctx, req.Frontend, req.After, s.page)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "reading journal: %v", err)
 	}
@@ -135,7 +139,7 @@ func (s *Server) Watch(req *syncpb.WatchRequest, stream grpc.ServerStreamingServ
 	sent := req.After
 	catchUp := func() error {
 		for {
-			changes, cur, tooOld, err := s.store.Changes(ctx, req.Frontend, sent, changesLimit)
+			changes, cur, tooOld, err := s.store.Changes(ctx, req.Frontend, sent, s.page)
 			if err != nil {
 				return status.Errorf(codes.Unavailable, "reading journal: %v", err)
 			}

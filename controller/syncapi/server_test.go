@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,15 +16,18 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/token"
+	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/syncpb"
 )
 
 // serve runs the service on a real store with n public shares mapped on
-// frontend "fe", and returns a client; configure changes the server.
-func serve(t *testing.T, n, chunk int, configure ...func(*Server)) syncpb.SyncClient {
+// frontend "fe", each with policy, and returns a client with gRPC's default
+// limits; configure changes the server.
+func serve(t *testing.T, n int, policy []byte, configure ...func(*Server)) syncpb.SyncClient {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "s.db"))
@@ -48,12 +52,11 @@ func serve(t *testing.T, n, chunk int, configure ...func(*Server)) syncpb.SyncCl
 	for i := range n {
 		tok := fmt.Sprintf("s%03d", i)
 		if _, err := st.CreateShare(ctx, store.Share{Token: tok, AccountID: "a", EnvironmentID: "e", NamespaceID: "n", Namespace: "share.test",
-			Name: tok, ShareMode: "public", BackendMode: "proxy", Target: "http://x", ZitiServiceID: "z", CreatedAt: now}); err != nil {
+			Name: tok, ShareMode: "public", BackendMode: "proxy", Target: "http://x", ZitiServiceID: "z", Policy: policy, CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	srv := NewServer(st, NewHub(), "test", zap.NewNop())
-	srv.chunk = chunk
 	for _, c := range configure {
 		c(srv)
 	}
@@ -84,7 +87,7 @@ func TestSnapshotComesInChunks(t *testing.T) {
 		{5, 2, 3},
 	} {
 		t.Run(fmt.Sprintf("%d shares by %d", tt.shares, tt.chunk), func(t *testing.T) {
-			cl := serve(t, tt.shares, tt.chunk)
+			cl := serve(t, tt.shares, nil, func(s *Server) { s.page = store.Page{Entries: tt.chunk} })
 			stream, err := cl.Snapshot(withSecret("secret"), &syncpb.SnapshotRequest{Frontend: "fe"})
 			if err != nil {
 				t.Fatal(err)
@@ -115,7 +118,7 @@ func TestSnapshotComesInChunks(t *testing.T) {
 }
 
 func TestCallsNeedTheFrontendsSecret(t *testing.T) {
-	cl := serve(t, 1, 10)
+	cl := serve(t, 1, nil)
 	for name, ctx := range map[string]context.Context{
 		"no secret":    context.Background(),
 		"wrong secret": withSecret("guess"),
@@ -137,7 +140,7 @@ func TestCallsNeedTheFrontendsSecret(t *testing.T) {
 }
 
 func TestWatchSendsTheJournalThenTooOld(t *testing.T) {
-	cl := serve(t, 3, 10)
+	cl := serve(t, 3, nil)
 	ctx, cancel := context.WithTimeout(withSecret("secret"), 5*time.Second)
 	defer cancel()
 	stream, err := cl.Watch(ctx, &syncpb.WatchRequest{Frontend: "fe", After: 1})
@@ -159,9 +162,93 @@ func TestWatchSendsTheJournalThenTooOld(t *testing.T) {
 
 func TestHeartbeatCarriesTheOverlayWarnings(t *testing.T) {
 	warn := "edge router er runs OpenZiti v1.6.0 without the fix for openziti/ziti#3072"
-	cl := serve(t, 1, 10, func(s *Server) { s.Warnings = func(context.Context) []string { return []string{warn} } })
+	cl := serve(t, 1, nil, func(s *Server) { s.Warnings = func(context.Context) []string { return []string{warn} } })
 	resp, err := cl.Heartbeat(withSecret("secret"), &syncpb.HeartbeatRequest{Frontend: "fe", Instance: "i"})
 	if err != nil || resp.Revision != 1 || len(resp.Warnings) != 1 || resp.Warnings[0] != warn {
 		t.Fatalf("Heartbeat = %+v, %v; want revision 1 and the warning", resp, err)
 	}
+}
+
+// bigPolicy is a valid policy close to policy.MaxBytes.
+func bigPolicy(t *testing.T) []byte {
+	t.Helper()
+	p := policy.Policy{ResponseHeaders: policy.HeaderRules{Set: map[string]string{}}}
+	for i := range 7 {
+		p.ResponseHeaders.Set[fmt.Sprintf("X-Filler-%d", i)] = strings.Repeat("x", policy.MaxValueBytes)
+	}
+	raw, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// A tenant's large policies once made a frontend's snapshot and journal
+// messages larger than gRPC's default 4 MiB receive limit, so no frontend
+// could load any route. Pages are bounded by bytes now: a client with the
+// default limit reads 200 shares with 28 KiB policies each (5.8 MiB).
+func TestPagesAreBoundedByBytes(t *testing.T) {
+	raw := bigPolicy(t)
+	const shares = 200
+	if total := shares * len(raw); total < 5<<20 {
+		t.Fatalf("the test needs more than gRPC's 4 MiB default; it has %d bytes", total)
+	}
+
+	t.Run("counted by entries, a snapshot is too large", func(t *testing.T) {
+		cl := serve(t, shares, raw, func(s *Server) { s.page = store.Page{Entries: 5000} })
+		stream, err := cl.Snapshot(withSecret("secret"), &syncpb.SnapshotRequest{Frontend: "fe"})
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("snapshot paged by count: %v, want ResourceExhausted", err)
+		}
+	})
+
+	cl := serve(t, shares, raw)
+	maxMessage := syncpb.PageBytes + policy.MaxEncodedBytes + 1024
+	t.Run("snapshot", func(t *testing.T) {
+		stream, err := cl.Snapshot(withSecret("secret"), &syncpb.SnapshotRequest{Frontend: "fe"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for {
+			c, err := stream.Recv()
+			if err != nil {
+				t.Fatalf("after %d mappings: %v", got, err)
+			}
+			if n := proto.Size(c); n > maxMessage {
+				t.Errorf("a chunk is %d bytes; want at most %d", n, maxMessage)
+			}
+			got += len(c.Mappings)
+			if c.Last {
+				break
+			}
+		}
+		if got != shares {
+			t.Errorf("snapshot held %d mappings, want %d", got, shares)
+		}
+	})
+	t.Run("changes", func(t *testing.T) {
+		var after int64
+		pages := 0
+		for after < shares {
+			resp, err := cl.Changes(withSecret("secret"), &syncpb.ChangesRequest{Frontend: "fe", After: after})
+			if err != nil {
+				t.Fatalf("changes after %d: %v", after, err)
+			}
+			if n := proto.Size(resp); n > maxMessage {
+				t.Errorf("a page is %d bytes; want at most %d", n, maxMessage)
+			}
+			if len(resp.Changes) == 0 {
+				t.Fatalf("an empty page after %d of %d", after, resp.Revision)
+			}
+			after = resp.Changes[len(resp.Changes)-1].Revision
+			pages++
+		}
+		if pages < 5 {
+			t.Errorf("the journal came in %d pages; 5.8 MiB needs at least 5", pages)
+		}
+	})
 }

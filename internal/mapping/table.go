@@ -38,6 +38,10 @@ type Mapping struct {
 	Policy []byte `json:"policy,omitempty"`
 }
 
+// Size is the mapping's bytes: what it costs to hold and to send, bar a few
+// bytes of framing.
+func (m Mapping) Size() int { return len(m.Name) + len(m.Share) + len(m.Policy) }
+
 // Change is one numbered entry of a frontend's journal.
 type Change struct {
 	Revision int64 `json:"revision"`

@@ -87,15 +87,39 @@ type HeaderRules struct {
 
 // The bcrypt costs a policy may use. Below the minimum a leaked policy is
 // cheap to crack; above the maximum each failed login (and every login the
-// frontend has not cached yet) costs the shared frontend seconds of CPU.
+// frontend has not cached yet) costs the shared frontend too much CPU: cost 12
+// is about 0.2 s of one core, and each step doubles it.
 const (
 	MinBcryptCost = 10
-	MaxBcryptCost = 14
+	MaxBcryptCost = 12
 )
+
+// Bounds on one policy. Every frontend holds every policy in memory and
+// receives it again with each change, so a policy is small: MaxBytes bounds
+// its JSON as an account sends it, the counts bound each list, and no single
+// name or value can hold the whole budget.
+const (
+	MaxBytes        = 32 << 10
+	MaxUsers        = 100
+	MaxAddressRules = 500 // each of ip_allow and ip_deny
+	MaxHeaderRules  = 50  // each of set and remove, per direction
+	MaxEmails       = 500
+	MaxEmailDomains = 100
+	MaxAgents       = 64
+	MaxNameBytes    = 256  // a user name, header name, email or domain
+	MaxValueBytes   = 4096 // a header value
+)
+
+// MaxEncodedBytes bounds a policy as frontends receive it: what the account
+// sent plus the agents the controller adds (names of at most 63 bytes).
+const MaxEncodedBytes = MaxBytes + 16 + MaxAgents*(63+3)
 
 // Parse decodes a policy. Unknown fields are errors, so that a frontend
 // never silently ignores a rule it does not know.
 func Parse(raw []byte) (Policy, error) {
+	if len(raw) > MaxEncodedBytes {
+		return Policy{}, fmt.Errorf("policy is %d bytes; at most %d", len(raw), MaxEncodedBytes)
+	}
 	var p Policy
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -112,12 +136,26 @@ func Parse(raw []byte) (Policy, error) {
 func (p Policy) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	count := func(field string, n, limit int) {
+		if n > limit {
+			add("%s has %d entries; at most %d", field, n, limit)
+		}
+	}
+	count("basic_auth", len(p.BasicAuth), MaxUsers)
+	count("ip_allow", len(p.IPAllow), MaxAddressRules)
+	count("ip_deny", len(p.IPDeny), MaxAddressRules)
+	count("agents", len(p.Agents), MaxAgents)
+	if len(errs) > 0 {
+		return errors.Join(errs...) // not worth checking entry by entry
+	}
 
 	seen := map[string]bool{}
 	for i, u := range p.BasicAuth {
 		switch {
 		case u.Username == "":
 			add("basic_auth[%d]: username is empty", i)
+		case len(u.Username) > MaxNameBytes:
+			add("basic_auth[%d]: username is %d bytes; at most %d", i, len(u.Username), MaxNameBytes)
 		case strings.ContainsRune(u.Username, ':'):
 			add("basic_auth[%d]: username %q holds a colon, which basic auth cannot carry", i, u.Username)
 		case strings.ContainsFunc(u.Username, isControl):
@@ -153,6 +191,8 @@ func (p Policy) Validate() error {
 		switch {
 		case a == "":
 			add("agents[%d]: name is empty", i)
+		case len(a) > 63:
+			add("agents[%d]: name is %d bytes; at most 63", i, len(a))
 		case strings.ContainsAny(a, "@:/") || strings.ContainsFunc(a, isSpaceOrControl):
 			add("agents[%d]: %q may not hold '@', ':', '/', spaces or control characters", i, a)
 		case agents[a]:
@@ -163,14 +203,33 @@ func (p Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Encode returns p as frontends receive it, refusing a policy that is
+// larger than MaxBytes.
+func (p Policy) Encode() ([]byte, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > MaxBytes {
+		return nil, fmt.Errorf("policy is %d bytes as JSON; at most %d", len(raw), MaxBytes)
+	}
+	return raw, nil
+}
+
 func (o *OAuth) validate() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if err := CheckProviderName(o.Provider); err != nil {
 		add("oauth.provider: %w", err)
 	}
+	if len(o.EmailDomains) > MaxEmailDomains || len(o.Emails) > MaxEmails {
+		add("oauth has %d email_domains and %d emails; at most %d and %d", len(o.EmailDomains), len(o.Emails), MaxEmailDomains, MaxEmails)
+		return errs
+	}
 	for i, d := range o.EmailDomains {
 		switch {
+		case len(d) > MaxNameBytes:
+			add("oauth.email_domains[%d] is %d bytes; at most %d", i, len(d), MaxNameBytes)
 		case d == "":
 			add("oauth.email_domains[%d] is empty", i)
 		case strings.ContainsRune(d, '@'):
@@ -180,6 +239,10 @@ func (o *OAuth) validate() []error {
 		}
 	}
 	for i, e := range o.Emails {
+		if len(e) > MaxNameBytes {
+			add("oauth.emails[%d] is %d bytes; at most %d", i, len(e), MaxNameBytes)
+			continue
+		}
 		local, domain, ok := strings.Cut(e, "@")
 		if !ok || local == "" || domain == "" || strings.ContainsRune(domain, '@') || strings.ContainsFunc(e, isSpaceOrControl) {
 			add("oauth.emails[%d]: %q is not an email address", i, e)
@@ -201,11 +264,16 @@ const IdentityHeaderPrefix = "X-Portico-"
 
 func (h HeaderRules) validate(field string, request bool) []error {
 	var errs []error
+	if len(h.Set) > MaxHeaderRules || len(h.Remove) > MaxHeaderRules {
+		return []error{fmt.Errorf("%s has %d set and %d remove rules; at most %d of each", field, len(h.Set), len(h.Remove), MaxHeaderRules)}
+	}
 	check := func(where, name string) {
 		canon := http.CanonicalHeaderKey(name)
 		switch {
 		case name == "":
 			errs = append(errs, fmt.Errorf("%s: header name is empty", where))
+		case len(name) > MaxNameBytes:
+			errs = append(errs, fmt.Errorf("%s: header name is %d bytes; at most %d", where, len(name), MaxNameBytes))
 		case !httpguts.ValidHeaderFieldName(name):
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid header name", where, name))
 		case reservedHeaders[canon]:
@@ -221,7 +289,9 @@ func (h HeaderRules) validate(field string, request bool) []error {
 		value := h.Set[name]
 		where := fmt.Sprintf("%s.set[%q]", field, name)
 		check(where, name)
-		if !httpguts.ValidHeaderFieldValue(value) {
+		if len(value) > MaxValueBytes {
+			errs = append(errs, fmt.Errorf("%s: the value is %d bytes; at most %d", where, len(value), MaxValueBytes))
+		} else if !httpguts.ValidHeaderFieldValue(value) {
 			errs = append(errs, fmt.Errorf("%s: the value holds a control character", where))
 		}
 	}

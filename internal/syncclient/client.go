@@ -115,6 +115,7 @@ func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) 
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(syncpb.MaxMessageBytes), grpc.MaxCallSendMsgSize(syncpb.MaxMessageBytes)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("creating grpc client: %w", err)
@@ -342,7 +343,8 @@ func (c *Client) apply(ctx context.Context, ch mapping.Change) error {
 }
 
 // Pull brings the table up to the controller's revision from the journal,
-// falling back to a snapshot when the journal is too short.
+// falling back to a snapshot when the journal is too short or a page of it
+// cannot be had: a frontend must never be stuck on one journal entry.
 func (c *Client) Pull(ctx context.Context) error {
 	c.pullMu.Lock()
 	defer c.pullMu.Unlock()
@@ -352,6 +354,10 @@ func (c *Client) Pull(ctx context.Context) error {
 	for {
 		after := c.table.Revision()
 		resp, err := c.rpc.Changes(c.auth(ctx), &syncpb.ChangesRequest{Frontend: c.cfg.Frontend, After: after})
+		if err != nil && !unreachable(err) {
+			c.logger.Warn("pulling the journal failed; taking a snapshot instead", zap.Int64("after", after), zap.Error(err))
+			return c.snapshotLocked(ctx)
+		}
 		if err != nil {
 			return fmt.Errorf("pulling changes after %d: %w", after, err)
 		}
@@ -375,6 +381,16 @@ func (c *Client) Pull(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// unreachable reports whether err means no controller could answer, in
+// which case a snapshot cannot be had either.
+func unreachable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 func (c *Client) snapshot(ctx context.Context) error {

@@ -14,7 +14,9 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/syncapi"
@@ -37,7 +39,9 @@ type controller struct {
 	ns   store.Namespace
 }
 
-func newController(t *testing.T, register func(*grpc.Server), opts ...grpc.ServerOption) *controller {
+// newController starts the controller; register, if set, registers the
+// service in place of the real one.
+func newController(t *testing.T, register func(*grpc.Server, *controller), opts ...grpc.ServerOption) *controller {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sync.db"))
@@ -70,7 +74,7 @@ func newController(t *testing.T, register func(*grpc.Server), opts ...grpc.Serve
 	c.addr = ln.Addr().String()
 	c.srv = grpc.NewServer(opts...)
 	if register != nil {
-		register(c.srv)
+		register(c.srv, c)
 	} else {
 		syncapi.NewServer(st, c.hub, "test", zap.NewNop()).Register(c.srv)
 	}
@@ -264,7 +268,7 @@ func (b *badServer) Watch(_ *syncpb.WatchRequest, s grpc.ServerStreamingServer[s
 
 func TestMalformedChangesAreDroppedAndResync(t *testing.T) {
 	bad := &badServer{pulls: make(chan struct{}, 1)}
-	c := newController(t, func(g *grpc.Server) { syncpb.RegisterSyncServer(g, bad) })
+	c := newController(t, func(g *grpc.Server, _ *controller) { syncpb.RegisterSyncServer(g, bad) })
 	table, _ := follow(t, Config{Controllers: []string{c.addr}, ResyncInterval: time.Hour})
 	select {
 	case <-bad.pulls:
@@ -321,5 +325,41 @@ func TestHeartbeatWarningsAreLoggedOnce(t *testing.T) {
 	got := logs.FilterMessageSnippet("warns about the overlay").All()
 	if len(got) != 1 || got[0].ContextMap()["warning"] != warn {
 		t.Fatalf("logged %v, want the warning once", got)
+	}
+}
+
+// failingChanges is the real sync service whose Changes always fails, as a
+// page too large for the client once did, for ever.
+type failingChanges struct{ *syncapi.Server }
+
+func (failingChanges) Changes(context.Context, *syncpb.ChangesRequest) (*syncpb.ChangesResponse, error) {
+	return nil, status.Error(codes.ResourceExhausted, "grpc: received message larger than max (4194305 vs. 4194304)")
+}
+
+// A frontend that restarts from an older cache pulls the journal; when a
+// page of it fails, it takes a snapshot instead of failing on that page for
+// as long as the journal keeps it.
+func TestFailingJournalPageFallsBackToASnapshot(t *testing.T) {
+	c := newController(t, func(g *grpc.Server, c *controller) {
+		syncpb.RegisterSyncServer(g, failingChanges{syncapi.NewServer(c.st, c.hub, "test", zap.NewNop())})
+	})
+	c.share(t, "old", false)
+	stale := mapping.NewTable()
+	stale.Replace(1, []mapping.Mapping{{Name: "old.share.test", Share: "old"}})
+	c.unshare(t, "old", false)
+	c.share(t, "new", false)
+
+	cl, err := New(Config{Controllers: []string{c.addr}, Frontend: "fe", Secret: secret, Instance: "i"}, stale, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.Pull(ctx); err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if !has(stale, "new") || has(stale, "old") || stale.Revision() != 3 {
+		t.Errorf("after the pull: new=%v old=%v revision=%d; want the snapshot (new only, revision 3)", has(stale, "new"), has(stale, "old"), stale.Revision())
 	}
 }

@@ -6,6 +6,16 @@ import (
 	"github.com/porticoproxy/portico/internal/mapping"
 )
 
+// MaxMessageBytes is the largest message either end of the sync service
+// accepts; the controller and the frontends both configure it.
+const MaxMessageBytes = 16 << 20
+
+// PageBytes bounds the mappings or changes one Snapshot chunk or Changes
+// answer carries, far below MaxMessageBytes: a page holds at least one entry
+// and may overrun by one, and an entry is at most a host name, a token and
+// policy.MaxEncodedBytes.
+const PageBytes = 1 << 20
+
 // FromMappings converts mappings to their wire form.
 func FromMappings(ms []mapping.Mapping) []*Mapping {
 	out := make([]*Mapping, len(ms))
