@@ -23,6 +23,7 @@ import (
 
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/syncclient"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -173,6 +174,9 @@ type runtime struct {
 	table    *mapping.Table
 	logger   *zap.Logger
 	client   *syncclient.Client
+	// failedLogins counts basic-auth failures per client and share; it
+	// outlives config reloads, as the table does.
+	failedLogins *policy.FailedLogins
 
 	startOnce sync.Once
 	startErr  error
@@ -180,6 +184,13 @@ type runtime struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
+
+// A client may fail to log in to a share loginFailureBurst times, then once
+// per loginFailureEvery; more failures get 429 without a password check.
+const (
+	loginFailureBurst = 10
+	loginFailureEvery = 10 * time.Second
+)
 
 func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 	tlsCfg, err := controllerTLS(a.TLSCA)
@@ -201,7 +212,8 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portico app: %w", err)
 	}
-	return &runtime{frontend: a.Frontend, identity: a.Identity, table: table, logger: logger, client: client, done: make(chan struct{})}, nil
+	return &runtime{frontend: a.Frontend, identity: a.Identity, table: table, logger: logger, client: client, done: make(chan struct{}),
+		failedLogins: policy.NewFailedLogins(loginFailureBurst, loginFailureEvery, 1<<16)}, nil
 }
 
 func (rt *runtime) start() error {

@@ -2,12 +2,14 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -51,8 +53,9 @@ const (
 // X-Portico-Auth; last, the policy's header rules apply. A share whose policy
 // does not compile refuses every request with 503.
 type Share struct {
-	table *mapping.Table
-	oauth *oauthRuntime
+	table        *mapping.Table
+	oauth        *oauthRuntime
+	failedLogins *policy.FailedLogins
 	// refusals logs shares refused for a broken policy, once a minute each.
 	refusals *zap.Logger
 }
@@ -72,6 +75,7 @@ func (s *Share) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.table = app.rt.table
+	s.failedLogins = app.rt.failedLogins
 	s.oauth = app.oauth
 	s.refusals = ctx.Logger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, time.Minute, 1, 0)
@@ -147,16 +151,10 @@ func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *mapping.R
 	var user, method string
 	switch {
 	case p.RequiresBasicAuth():
-		name, password, ok := r.BasicAuth()
-		if !ok || !p.CheckBasicAuth(name, password) {
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))
-			if !ok {
-				return w, true, caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s requires basic auth", route.Name))
-			}
-			return w, true, caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s: wrong user name or password", route.Name))
+		name, err := s.basicAuth(w, r, route)
+		if err != nil {
+			return w, true, err
 		}
-		// The password has no business reaching the share.
-		r.Header.Del("Authorization")
 		user, method = name, "basic"
 	case p.OAuth() != nil:
 		email, done, err := s.oauthLogin(w, r, route, p.OAuth())
@@ -175,6 +173,45 @@ func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *mapping.R
 		w = &rewriteResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, policy: p}
 	}
 	return w, false, nil
+}
+
+// loginWait bounds how long a login waits for a bcrypt compare slot.
+const loginWait = 5 * time.Second
+
+// basicAuth checks the request's basic-auth credentials against route's
+// policy and returns the user, or the error to answer with: 401 with a
+// challenge, 429 for a client that failed too often on this share, 503 when
+// the frontend's compare slots stay busy.
+func (s *Share) basicAuth(w http.ResponseWriter, r *http.Request, route *mapping.Route) (string, error) {
+	name, password, ok := r.BasicAuth()
+	if !ok {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))
+		return "", caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s requires basic auth", route.Name))
+	}
+	client, err := clientAddr(r)
+	if err != nil {
+		return "", caddyhttp.Error(http.StatusForbidden, fmt.Errorf("client address of a request to share %s: %w", route.Name, err))
+	}
+	var tooMany *policy.TooManyFailures
+	if err := s.failedLogins.Allow(route.Share, client); errors.As(err, &tooMany) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(tooMany.RetryAfter.Seconds())+1))
+		return "", caddyhttp.Error(http.StatusTooManyRequests, err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), loginWait)
+	good, err := route.Access.CheckBasicAuth(ctx, name, password)
+	cancel()
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		return "", caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if !good {
+		s.failedLogins.Failed(route.Share, client)
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))
+		return "", caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s: wrong user name or password", route.Name))
+	}
+	// The password has no business reaching the share.
+	r.Header.Del("Authorization")
+	return name, nil
 }
 
 // clientAddr is the client's address as Caddy determined it, honouring the

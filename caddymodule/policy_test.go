@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 )
 
 func newShare(table *mapping.Table) *Share {
-	return &Share{table: table, refusals: zap.NewNop()}
+	return &Share{table: table, refusals: zap.NewNop(), failedLogins: policy.NewFailedLogins(loginFailureBurst, loginFailureEvery, 64)}
 }
 
 // policyJSON marshals a policy for a mapping.
@@ -159,6 +160,44 @@ func TestSharePolicy(t *testing.T) {
 				tt.check(t, w, be.header)
 			}
 		})
+	}
+}
+
+// Each wrong password costs the frontend a bcrypt compare, so a client that
+// keeps guessing at one share is refused with 429, before any compare,
+// once it has spent its failures; other clients and shares are not.
+func TestFailedLoginsAreRateLimited(t *testing.T) {
+	table := mapping.NewTable()
+	users := policy.Policy{BasicAuth: []policy.User{{Username: "alice", PasswordHash: bcryptHash(t, "wonderland")}}}
+	table.Replace(1, []mapping.Mapping{
+		{Name: "a.share.test", Share: "a", Policy: policyJSON(t, users)},
+		{Name: "b.share.test", Share: "b", Policy: policyJSON(t, users)},
+	})
+	h := newShare(table)
+	login := func(host, client, password string) (int, http.Header) {
+		r, _ := request(host)
+		r.RemoteAddr = client + ":4444"
+		r.SetBasicAuth("alice", password)
+		w := httptest.NewRecorder()
+		return statusOf(h.ServeHTTP(w, r, &backend{})), w.Header()
+	}
+	for i := range loginFailureBurst {
+		if code, _ := login("a.share.test", "192.0.2.1", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d, want 401", i+1, code)
+		}
+	}
+	code, hdr := login("a.share.test", "192.0.2.1", "guess")
+	if retry, _ := strconv.Atoi(hdr.Get("Retry-After")); code != http.StatusTooManyRequests || retry < 1 || retry > int(loginFailureEvery.Seconds())+1 {
+		t.Errorf("one failure too many: %d, Retry-After %q; want 429 within %s", code, hdr.Get("Retry-After"), loginFailureEvery)
+	}
+	if code, _ := login("a.share.test", "192.0.2.1", "wonderland"); code != http.StatusTooManyRequests {
+		t.Errorf("the right password from the refused client: %d, want 429 until it may try again", code)
+	}
+	if code, _ := login("a.share.test", "192.0.2.2", "wonderland"); code != 0 {
+		t.Errorf("another client: %d, want it let in", code)
+	}
+	if code, _ := login("b.share.test", "192.0.2.1", "wonderland"); code != 0 {
+		t.Errorf("the same client on another share: %d, want it let in", code)
 	}
 }
 

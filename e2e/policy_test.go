@@ -99,6 +99,18 @@ func TestBasicAuthAndHeaderRules(t *testing.T) {
 	if resp, _ := do(t, frontendClient, ag.host, auth("bob", "hunter2")); resp.StatusCode != 200 {
 		t.Errorf("bob with his password: %d", resp.StatusCode)
 	}
+	// Three failures so far; a client that keeps guessing is refused before
+	// any bcrypt compare, and with it, for a while, its right password.
+	for i := 4; i <= 10; i++ {
+		if resp, _ := do(t, frontendClient, ag.host, auth("alice", fmt.Sprint("guess", i))); resp.StatusCode != 401 {
+			t.Fatalf("wrong password %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	for _, h := range []http.Header{auth("alice", "guess11"), auth("alice", "s3cret")} {
+		if resp, _ := do(t, frontendClient, ag.host, h); resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("after ten failures: %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
 }
 
 func TestIdentityHeadersAreStrippedWithoutAPolicy(t *testing.T) {

@@ -1,13 +1,21 @@
 package policy
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
 	"sync"
+	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // Caddy's caddyauth.HTTPBasicAuth is not reused: it is provisioned through a
@@ -49,11 +57,33 @@ func (c *Compiled) compileUsers(users []User) {
 	c.logins = &loginCache{ok: map[[sha256.Size]byte]struct{}{}}
 }
 
+// compareSlots bounds the bcrypt compares running at once in this process
+// (a frontend) to one per CPU, so that a flood of logins queues rather than
+// starving the requests that need no compare.
+var compareSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// ErrLoginsBusy means a login waited for a bcrypt compare until its context
+// ended: the frontend is checking as many passwords as it has CPUs.
+var ErrLoginsBusy = errors.New("too many logins are being checked; try again shortly")
+
+// compare runs one bcrypt compare once a slot is free.
+func compare(ctx context.Context, hash []byte, password string) (bool, error) {
+	select {
+	case compareSlots <- struct{}{}:
+	case <-ctx.Done():
+		return false, ErrLoginsBusy
+	}
+	defer func() { <-compareSlots }()
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil, nil
+}
+
 // CheckBasicAuth reports whether username and password are one of the
 // policy's users. The user is found in constant time, and an unknown user
 // costs a bcrypt compare as a known one does, so the time taken does not
-// tell which users exist.
-func (c *Compiled) CheckBasicAuth(username, password string) bool {
+// tell which users exist. A login the policy has accepted before needs no
+// compare; otherwise it waits for a compare slot until ctx ends
+// (ErrLoginsBusy).
+func (c *Compiled) CheckBasicAuth(ctx context.Context, username, password string) (bool, error) {
 	var found *user
 	for i := range c.users {
 		if subtle.ConstantTimeCompare(c.users[i].name, []byte(username)) == 1 {
@@ -61,22 +91,22 @@ func (c *Compiled) CheckBasicAuth(username, password string) bool {
 		}
 	}
 	if found == nil {
-		bcrypt.CompareHashAndPassword(dummyHash(c.dummyCost), []byte(password))
-		return false
+		_, err := compare(ctx, dummyHash(c.dummyCost), password)
+		return false, err
 	}
 	key := loginKey(found, password)
 	c.logins.mu.RLock()
 	_, ok := c.logins.ok[key]
 	c.logins.mu.RUnlock()
 	if ok {
-		return true
+		return true, nil
 	}
 	// Concurrent first requests with the same credentials share one compare.
-	v, _, _ := c.logins.flight.Do(string(key[:]), func() (any, error) {
-		return bcrypt.CompareHashAndPassword(found.hash, []byte(password)) == nil, nil
+	v, err, _ := c.logins.flight.Do(string(key[:]), func() (any, error) {
+		return compare(ctx, found.hash, password)
 	})
-	if !v.(bool) {
-		return false
+	if err != nil || !v.(bool) {
+		return false, err
 	}
 	c.logins.mu.Lock()
 	if len(c.logins.ok) >= loginCacheSize {
@@ -87,7 +117,66 @@ func (c *Compiled) CheckBasicAuth(username, password string) bool {
 	}
 	c.logins.ok[key] = struct{}{}
 	c.logins.mu.Unlock()
-	return true
+	return true, nil
+}
+
+// FailedLogins limits failed logins per client and share: each pair may
+// fail a burst of times, then once per interval, and beyond that its logins
+// are refused before any password is checked. It remembers a bounded number
+// of pairs, forgetting the least recently seen first. IPv6 clients count by
+// their /64, which one client usually holds whole.
+type FailedLogins struct {
+	burst int
+	every time.Duration
+	pairs *lru.Cache[string, *rate.Limiter]
+}
+
+// NewFailedLogins returns a limit of burst failures, then one per every, for
+// up to size client and share pairs.
+func NewFailedLogins(burst int, every time.Duration, size int) *FailedLogins {
+	pairs, _ := lru.New[string, *rate.Limiter](size) // size > 0
+	return &FailedLogins{burst: burst, every: every, pairs: pairs}
+}
+
+// TooManyFailures refuses a login from a client that failed too often.
+type TooManyFailures struct{ RetryAfter time.Duration }
+
+func (e *TooManyFailures) Error() string {
+	return fmt.Sprintf("too many failed logins from this address; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+func failureKey(share string, client netip.Addr) string {
+	if client.Is6() && !client.Is4In6() {
+		p, _ := client.WithZone("").Prefix(64)
+		return share + "\x00" + p.String()
+	}
+	return share + "\x00" + client.Unmap().String()
+}
+
+// Allow returns a *TooManyFailures if the client has no failure left to
+// spend on share.
+func (f *FailedLogins) Allow(share string, client netip.Addr) error {
+	lim, ok := f.pairs.Get(failureKey(share, client))
+	if !ok {
+		return nil
+	}
+	now := time.Now()
+	if lim.TokensAt(now) >= 1 {
+		return nil
+	}
+	r := lim.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	r.CancelAt(now)
+	return &TooManyFailures{RetryAfter: wait}
+}
+
+// Failed spends one of the client's failures on share.
+func (f *FailedLogins) Failed(share string, client netip.Addr) {
+	lim := rate.NewLimiter(rate.Every(f.every), f.burst)
+	if prev, ok, _ := f.pairs.PeekOrAdd(failureKey(share, client), lim); ok {
+		lim = prev
+	}
+	lim.Allow()
 }
 
 func loginKey(u *user, password string) [sha256.Size]byte {

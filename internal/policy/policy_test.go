@@ -1,11 +1,14 @@
 package policy
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -201,7 +204,7 @@ func TestCheckBasicAuth(t *testing.T) {
 		{"Alice", "secret", false},
 	}
 	for _, tt := range tests {
-		if got := c.CheckBasicAuth(tt.user, tt.pass); got != tt.want {
+		if got, err := c.CheckBasicAuth(context.Background(), tt.user, tt.pass); got != tt.want || err != nil {
 			t.Errorf("CheckBasicAuth(%q, %q) = %v, want %v", tt.user, tt.pass, got, tt.want)
 		}
 	}
@@ -221,12 +224,72 @@ func TestCheckBasicAuthConcurrent(t *testing.T) {
 			if i%2 == 1 {
 				pass = "wrong"
 			}
-			if got := c.CheckBasicAuth("alice", pass); got != (i%2 == 0) {
+			if got, _ := c.CheckBasicAuth(context.Background(), "alice", pass); got != (i%2 == 0) {
 				t.Errorf("CheckBasicAuth(alice, %s) = %v", pass, got)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// No more bcrypt compares run at once than the process has CPUs; a login
+// that cannot get a slot before its context ends fails with ErrLoginsBusy,
+// while a login the policy accepted before needs no slot.
+func TestCompareSlots(t *testing.T) {
+	c, _ := Policy{BasicAuth: []User{{"alice", secretHash(t)}}}.Compile()
+	if ok, err := c.CheckBasicAuth(context.Background(), "alice", "secret"); !ok || err != nil {
+		t.Fatalf("first login: %v, %v", ok, err)
+	}
+	for range cap(compareSlots) {
+		compareSlots <- struct{}{}
+	}
+	defer func() {
+		for range cap(compareSlots) {
+			<-compareSlots
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	for _, user := range []string{"alice", "mallory"} {
+		if ok, err := c.CheckBasicAuth(ctx, user, "guess"); ok || !errors.Is(err, ErrLoginsBusy) {
+			t.Errorf("%s with every slot taken: %v, %v; want ErrLoginsBusy", user, ok, err)
+		}
+	}
+	if ok, err := c.CheckBasicAuth(ctx, "alice", "secret"); !ok || err != nil {
+		t.Errorf("a cached login with every slot taken: %v, %v; want it let in", ok, err)
+	}
+}
+
+func TestFailedLogins(t *testing.T) {
+	f := NewFailedLogins(3, time.Hour, 2)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	for i := range 3 {
+		if err := f.Allow("s1", a); err != nil {
+			t.Fatalf("failure %d refused early: %v", i+1, err)
+		}
+		f.Failed("s1", a)
+	}
+	var tooMany *TooManyFailures
+	if err := f.Allow("s1", a); !errors.As(err, &tooMany) || tooMany.RetryAfter < 59*time.Minute {
+		t.Errorf("after the burst: %v, want TooManyFailures for about an hour", err)
+	}
+	if f.Allow("s2", a) != nil || f.Allow("s1", b) != nil {
+		t.Error("another share or another client was refused")
+	}
+	// IPv6 clients count by /64.
+	f = NewFailedLogins(1, time.Hour, 8)
+	f.Failed("s1", netip.MustParseAddr("2001:db8:1:2::1"))
+	if f.Allow("s1", netip.MustParseAddr("2001:db8:1:2:ffff::9")) == nil {
+		t.Error("another address of the same /64 was let in")
+	}
+	if f.Allow("s1", netip.MustParseAddr("2001:db8:1:3::1")) != nil {
+		t.Error("another /64 was refused")
+	}
+	// IPv4-mapped addresses are the IPv4 client.
+	f.Failed("s1", netip.MustParseAddr("::ffff:192.0.2.7"))
+	if f.Allow("s1", netip.MustParseAddr("192.0.2.7")) == nil {
+		t.Error("the IPv4-mapped form escaped the count")
+	}
 }
 
 func TestHeaderRules(t *testing.T) {
