@@ -14,27 +14,49 @@ func TestWebBackendServesADirectory(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>portico web</h1>"), 0o644)
 	os.MkdirAll(filepath.Join(dir, "docs"), 0o755)
 	os.WriteFile(filepath.Join(dir, "docs", "notes.txt"), []byte("some notes"), 0o644)
+	// What a user sharing a project folder rarely means to publish.
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("DB_PASSWORD=hunter2"), 0o644)
+	os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".git", "config"), []byte("[remote \"origin\"]\n\turl = https://user:token@example.com/repo.git\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "docs", ".secret"), []byte("nested secret"), 0o644)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "passwd"), []byte("root:x:0:0"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("docs", filepath.Join(dir, "inside")) // a relative symlink within the share is fine
 
 	ag := startCLIAgent(t, home, "share", "public", dir, "--backend-mode", "web")
 	wantWithin(t, 10*time.Second, "the web share to answer", wantStatus(ag.host, 200))
-	if code, body, err := get(ag.host, "/"); err != nil || code != 200 || body != "<h1>portico web</h1>" {
-		t.Errorf("GET / = %d %q %v, want the index file", code, body, err)
+	want := func(host, path string, code int, body string) {
+		t.Helper()
+		got, gotBody, err := get(host, path)
+		if err != nil || got != code || (body != "" && !strings.Contains(gotBody, body)) {
+			t.Errorf("GET %s = %d %.200q %v, want %d with %q", path, got, gotBody, err, code, body)
+		}
 	}
-	if code, body, err := get(ag.host, "/docs/notes.txt"); err != nil || code != 200 || body != "some notes" {
-		t.Errorf("GET /docs/notes.txt = %d %q %v", code, body, err)
-	}
-	if code, body, err := get(ag.host, "/docs/"); err != nil || code != 200 || !strings.Contains(body, "notes.txt") {
-		t.Errorf("browsing /docs/ = %d %v, want a listing with notes.txt:\n%.300s", code, err, body)
+	want(ag.host, "/", 200, "<h1>portico web</h1>")
+	want(ag.host, "/docs/notes.txt", 200, "some notes")
+	want(ag.host, "/inside/notes.txt", 200, "some notes")
+	for _, path := range []string{"/.env", "/.git/config", "/docs/.secret", "/%2eenv", "/etc/passwd", "/etc/", "/docs/"} {
+		if code, body, _ := get(ag.host, path); code != 404 || strings.Contains(body, "hunter2") || strings.Contains(body, "token") || strings.Contains(body, "root:x") {
+			t.Errorf("GET %s by default = %d %.200q, want 404", path, code, body)
+		}
 	}
 	ag.stop(t)
 
-	// With browse off, a directory without an index is not listed.
-	closed := startCLIAgent(t, home, "share", "public", dir, "--backend-mode", "web", "--browse=false")
-	wantWithin(t, 10*time.Second, "the unbrowsable web share to answer", wantStatus(closed.host, 200))
-	if code, body, _ := get(closed.host, "/docs/"); code != 404 || strings.Contains(body, "notes.txt") {
-		t.Errorf("GET /docs/ with browse off = %d %q, want 404 and no listing", code, body)
+	// Each default can be turned off; a listing still hides what is hidden.
+	browse := startCLIAgent(t, home, "share", "public", dir, "--backend-mode", "web", "--browse")
+	wantWithin(t, 10*time.Second, "the browsable web share to answer", wantStatus(browse.host, 200))
+	if code, body, _ := get(browse.host, "/docs/"); code != 200 || !strings.Contains(body, "notes.txt") || strings.Contains(body, ".secret") {
+		t.Errorf("browsing /docs/ = %d, want a listing with notes.txt and without .secret:\n%.300s", code, body)
 	}
-	closed.stop(t)
+	browse.stop(t)
+	open := startCLIAgent(t, home, "share", "public", dir, "--backend-mode", "web", "--show-hidden", "--follow-symlinks")
+	wantWithin(t, 10*time.Second, "the open web share to answer", wantStatus(open.host, 200))
+	want(open.host, "/.env", 200, "hunter2")
+	want(open.host, "/etc/passwd", 200, "root:x")
+	open.stop(t)
 }
 
 func TestCaddyBackendServesTheUsersCaddyfile(t *testing.T) {

@@ -146,10 +146,11 @@ balance requests across them.`,
 
 // backendFlags say what an agent serves.
 type backendFlags struct {
-	private          bool // raw TCP and UDP tunnels too
-	mode             string
-	insecure, browse bool
-	idle             time.Duration
+	private  bool // raw TCP and UDP tunnels too
+	mode     string
+	insecure bool
+	web      agent.WebOptions
+	idle     time.Duration
 }
 
 func (b *backendFlags) register(cmd *cobra.Command) {
@@ -160,7 +161,9 @@ func (b *backendFlags) register(cmd *cobra.Command) {
 	}
 	cmd.Flags().StringVar(&b.mode, "backend-mode", "proxy", "what the target is: "+modes)
 	cmd.Flags().BoolVar(&b.insecure, "insecure", false, "proxy: accept a self-signed certificate from an https target")
-	cmd.Flags().BoolVar(&b.browse, "browse", true, "web: list directories that have no index file")
+	cmd.Flags().BoolVar(&b.web.Browse, "browse", false, "web: list directories that have no index file")
+	cmd.Flags().BoolVar(&b.web.ShowHidden, "show-hidden", false, "web: serve files and directories whose names start with a dot (.env, .git, …), hidden by default")
+	cmd.Flags().BoolVar(&b.web.FollowSymlinks, "follow-symlinks", false, "web: follow symlinks that lead out of the directory, refused by default")
 }
 
 // agent checks the target for the backend mode and returns the agent that
@@ -180,7 +183,7 @@ func (b *backendFlags) agent(arg string) (agent.Share, string, error) {
 		}
 		var cfg []byte
 		if b.mode == "web" {
-			cfg, err = agent.WebConfig(path, b.browse)
+			cfg, err = agent.WebConfig(path, b.web)
 		} else {
 			cfg, err = agent.CaddyfileConfig(path)
 		}

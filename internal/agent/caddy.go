@@ -36,9 +36,18 @@ func init() {
 
 var listenerSeq atomic.Uint64
 
-// WebConfig is the Caddy config that serves dir with Caddy's file server,
-// listing directories when browse is set.
-func WebConfig(dir string, browse bool) ([]byte, error) {
+// WebOptions opt a web share back into what it leaves out by default.
+type WebOptions struct {
+	// Browse lists directories that have no index file.
+	Browse bool
+	// ShowHidden serves dotfiles; FollowSymlinks follows symlinks out of the
+	// directory (see DirFS).
+	ShowHidden, FollowSymlinks bool
+}
+
+// WebConfig is the Caddy config that serves dir with Caddy's file server
+// over a DirFS.
+func WebConfig(dir string, opts WebOptions) ([]byte, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("web backend: %w", err)
@@ -46,14 +55,20 @@ func WebConfig(dir string, browse bool) ([]byte, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("web backend: %s is not a directory", dir)
 	}
-	fs := map[string]any{"handler": "file_server", "root": dir}
-	if browse {
-		fs["browse"] = map[string]any{}
+	files := map[string]any{"handler": "file_server", "fs": "share", "root": "."}
+	if opts.Browse {
+		files["browse"] = map[string]any{}
 	}
+	dirFS := DirFS{Root: dir, ShowHidden: opts.ShowHidden, FollowSymlinks: opts.FollowSymlinks}
 	return json.Marshal(map[string]any{
-		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
-			"share": map[string]any{"routes": []any{map[string]any{"handle": []any{fs}}}},
-		}}},
+		"apps": map[string]any{
+			"caddy.filesystems": map[string]any{"filesystems": []any{map[string]any{
+				"name": "share", "file_system": caddyconfig.JSONModuleObject(dirFS, "backend", "portico_dir", nil),
+			}}},
+			"http": map[string]any{"servers": map[string]any{
+				"share": map[string]any{"routes": []any{map[string]any{"handle": []any{files}}}},
+			}},
+		},
 	})
 }
 
