@@ -183,6 +183,8 @@ func TestCaddyEnforcesPolicy(t *testing.T) {
 	f := startCaddy(t, nil, map[string]map[string]any{
 		// Behind a proxy on this host: X-Forwarded-For is believed.
 		"trusted": {"trusted_proxies": map[string]any{"source": "static", "ranges": []string{"127.0.0.1/32"}}},
+		// The same, as Portico documents it: the right-most untrusted hop.
+		"strict": {"trusted_proxies": map[string]any{"source": "static", "ranges": []string{"127.0.0.1/32"}}, "trusted_proxies_strict": 1},
 		// Facing clients directly: X-Forwarded-For is a client's claim.
 		"direct": {},
 	})
@@ -204,6 +206,22 @@ func TestCaddyEnforcesPolicy(t *testing.T) {
 		}
 		if resp, _ := f.get(t, nil, "trusted", "ip.share.test", "/", nil); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("without X-Forwarded-For: status = %d, want 403", resp.StatusCode)
+		}
+	})
+	// A load balancer that appends the client's address to the client's own
+	// X-Forwarded-For: the left-most entry is whatever the client wrote.
+	appended := http.Header{"X-Forwarded-For": {"203.0.113.9, 198.51.100.1"}}
+	t.Run("non-strict trusted proxies believe the client's own entry", func(t *testing.T) {
+		if resp, _ := f.get(t, nil, "trusted", "ip.share.test", "/", appended); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d; Caddy's non-strict mode no longer takes the left-most entry, so this test no longer shows why strict is needed", resp.StatusCode)
+		}
+	})
+	t.Run("strict trusted proxies take the address the proxy saw", func(t *testing.T) {
+		if resp, _ := f.get(t, nil, "strict", "ip.share.test", "/", appended); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("a spoofed left-most entry: status = %d, want 403", resp.StatusCode)
+		}
+		if resp, _ := f.get(t, nil, "strict", "ip.share.test", "/", xff); resp.StatusCode != http.StatusOK {
+			t.Fatalf("the client the proxy saw: status = %d, want 200", resp.StatusCode)
 		}
 	})
 	t.Run("untrusted client's X-Forwarded-For is ignored", func(t *testing.T) {

@@ -90,6 +90,12 @@ for f in 1a:one:8181:2181 1b:one:8182:2182 2:two:8183:2183; do
 {
 	admin 127.0.0.1:$admin
 	storage file_system $state/frontend-$name/data
+	# The load balancer is on loopback: believe its X-Forwarded-For, from the
+	# right, so policies' IP lists see the client (README: IP lists).
+	servers {
+		trusted_proxies static 127.0.0.1/32
+		trusted_proxies_strict
+	}
 	portico {
 		controllers 127.0.0.1:18181 127.0.0.1:18183
 		frontend ${!token_var}
