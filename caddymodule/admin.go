@@ -7,7 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/syncclient"
 )
 
@@ -16,7 +16,9 @@ func init() {
 }
 
 // AdminAPI serves GET /portico/status and GET /portico/mappings on Caddy's
-// admin endpoint.
+// admin endpoint. Anyone who reaches that endpoint can reconfigure Caddy, so
+// it belongs on a unix socket only its operator may open, or off; even so,
+// the mappings it lists carry no password hashes.
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -41,9 +43,17 @@ type runtimeStatus struct {
 }
 
 type runtimeMappings struct {
-	Frontend string            `json:"frontend"`
-	Revision int64             `json:"revision"`
-	Mappings []mapping.Mapping `json:"mappings"`
+	Frontend string         `json:"frontend"`
+	Revision int64          `json:"revision"`
+	Mappings []adminMapping `json:"mappings"`
+}
+
+// adminMapping is a mapping as the admin endpoint lists it: its policy as
+// JSON, with password hashes redacted (policy.Redacted).
+type adminMapping struct {
+	Name   string          `json:"name"`
+	Share  string          `json:"share"`
+	Policy json.RawMessage `json:"policy,omitempty"`
 }
 
 func eachRuntime(fn func(*runtime)) {
@@ -69,7 +79,11 @@ func serveMappings(w http.ResponseWriter, r *http.Request) error {
 	out := []runtimeMappings{}
 	eachRuntime(func(rt *runtime) {
 		rev, ms := rt.table.Mappings()
-		out = append(out, runtimeMappings{Frontend: rt.frontend, Revision: rev, Mappings: ms})
+		view := make([]adminMapping, len(ms))
+		for i, m := range ms {
+			view[i] = adminMapping{Name: m.Name, Share: m.Share, Policy: policy.Redacted(m.Policy)}
+		}
+		out = append(out, runtimeMappings{Frontend: rt.frontend, Revision: rev, Mappings: view})
 	})
 	return writeAdminJSON(w, out)
 }

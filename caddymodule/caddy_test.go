@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,6 +224,29 @@ func TestCaddyEnforcesPolicy(t *testing.T) {
 		}
 		if resp, _ := f.get(t, nil, "strict", "ip.share.test", "/", xff); resp.StatusCode != http.StatusOK {
 			t.Fatalf("the client the proxy saw: status = %d, want 200", resp.StatusCode)
+		}
+	})
+	t.Run("the admin listing shows no password hash", func(t *testing.T) {
+		w := httptest.NewRecorder()
+		if err := serveMappings(w, httptest.NewRequest("GET", "/portico/mappings", nil)); err != nil {
+			t.Fatal(err)
+		}
+		var out []runtimeMappings
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		var basic *adminMapping
+		for _, rt := range out {
+			for i, m := range rt.Mappings {
+				if m.Share == "basic" {
+					basic = &rt.Mappings[i]
+				}
+			}
+		}
+		hash := bcryptHash(t, "x")[:7] // "$2a$10$"
+		if basic == nil || strings.Contains(w.Body.String(), hash) || strings.Contains(w.Body.String(), base64.StdEncoding.EncodeToString([]byte(hash))[:8]) ||
+			!strings.Contains(string(basic.Policy), `"username":"alice","password_hash":"[redacted]"`) {
+			t.Errorf("GET /portico/mappings shows %s; want the basic share's user with a redacted hash", w.Body)
 		}
 	})
 	t.Run("untrusted client's X-Forwarded-For is ignored", func(t *testing.T) {

@@ -280,7 +280,7 @@ func (c *cluster) brokerCounters(t *testing.T) []frontendStatus {
 
 func (f *clusterFrontend) status() (frontendStatus, error) {
 	var out []frontendStatus
-	if err := getJSON("http://"+f.adminAddr+"/portico/status", &out); err != nil {
+	if err := adminJSON(f.adminAddr, "/portico/status", &out); err != nil {
 		return frontendStatus{}, err
 	}
 	if len(out) != 1 {
@@ -289,27 +289,59 @@ func (f *clusterFrontend) status() (frontendStatus, error) {
 	return out[0], nil
 }
 
-// table returns the instance's revision and its mappings by host.
-func (f *clusterFrontend) table() (int64, map[string]mapping.Mapping, error) {
+// adminMapping is a mapping as a frontend's admin endpoint lists it, its
+// policy redacted.
+type adminMapping struct {
+	Name   string          `json:"name"`
+	Share  string          `json:"share"`
+	Policy json.RawMessage `json:"policy"`
+}
+
+// adminMappings returns what a frontend's admin endpoint lists.
+func adminMappings(admin string) (int64, []adminMapping, error) {
 	var out []struct {
-		Revision int64             `json:"revision"`
-		Mappings []mapping.Mapping `json:"mappings"`
+		Revision int64          `json:"revision"`
+		Mappings []adminMapping `json:"mappings"`
 	}
-	if err := getJSON("http://"+f.adminAddr+"/portico/mappings", &out); err != nil {
+	if err := adminJSON(admin, "/portico/mappings", &out); err != nil {
 		return 0, nil, err
 	}
 	if len(out) != 1 {
 		return 0, nil, fmt.Errorf("%d runtimes", len(out))
 	}
-	m := map[string]mapping.Mapping{}
-	for _, e := range out[0].Mappings {
-		m[e.Name] = e
-	}
-	return out[0].Revision, m, nil
+	return out[0].Revision, out[0].Mappings, nil
 }
 
-func getJSON(url string, v any) error {
-	resp, err := http.Get(url)
+// table returns the instance's revision and its mappings by host.
+func (f *clusterFrontend) table() (int64, map[string]adminMapping, error) {
+	rev, ms, err := adminMappings(f.adminAddr)
+	m := map[string]adminMapping{}
+	for _, e := range ms {
+		m[e.Name] = e
+	}
+	return rev, m, err
+}
+
+// adminJSON GETs path from a Caddy admin endpoint, host:port or
+// unix/<socket> as Caddy names it, and decodes the answer into v.
+func adminJSON(admin, path string, v any) error {
+	sock, ok := strings.CutPrefix(admin, "unix/")
+	if !ok {
+		return getJSON("http://"+admin+path, v)
+	}
+	sock, _, _ = strings.Cut(sock, "|") // the socket's permission bits
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	return getJSONWith(client, "http://localhost"+path, v)
+}
+
+func getJSON(url string, v any) error { return getJSONWith(http.DefaultClient, url, v) }
+
+func getJSONWith(client *http.Client, url string, v any) error {
+	resp, err := client.Get(url)
 	if err != nil {
 		return err
 	}
@@ -343,7 +375,7 @@ func (c *cluster) converged() error {
 			return fmt.Errorf("%s at revision %d, store at %d", f.Name, rev, storeRev)
 		}
 		for name, m := range want {
-			if g := got[name]; g.Share != m.Share || !bytes.Equal(g.Policy, m.Policy) {
+			if g := got[name]; g.Share != m.Share || !bytes.Equal(g.Policy, policy.Redacted(m.Policy)) {
 				return fmt.Errorf("%s maps %s to %q with policy %s, store to %q with %s", f.Name, name, g.Share, g.Policy, m.Share, m.Policy)
 			}
 		}

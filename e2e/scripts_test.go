@@ -62,10 +62,17 @@ func TestClusterScript(t *testing.T) {
 		wantWithin(t, 10*time.Second, "the demo share through "+addr, demo(addr))
 	}
 	// Each instance follows the broker with the script's consume-only user.
-	for _, admin := range []string{"127.0.0.1:2181", "127.0.0.1:2182", "127.0.0.1:2183"} {
-		wantWithin(t, 10*time.Second, "the broker consumer of the instance on "+admin, func() error {
+	// Their admin endpoints are unix sockets only this user may open.
+	for _, name := range []string{"1a", "1b", "2"} {
+		admin := "unix/" + filepath.Join(state, "frontend-"+name+"-admin.sock")
+		if fi, err := os.Stat(admin[len("unix/"):]); err != nil {
+			t.Errorf("frontend-%s's admin socket: %v", name, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("frontend-%s's admin socket has mode %v; want 0600", name, fi.Mode().Perm())
+		}
+		wantWithin(t, 10*time.Second, "the broker consumer of frontend-"+name, func() error {
 			var st []frontendStatus
-			if err := getJSON("http://"+admin+"/portico/status", &st); err != nil {
+			if err := adminJSON(admin, "/portico/status", &st); err != nil {
 				return err
 			}
 			if len(st) != 1 || st[0].Broker == nil || !st[0].Broker.Connected {
@@ -77,7 +84,7 @@ func TestClusterScript(t *testing.T) {
 	// Again with every instance's idle connections to the agent gone.
 	for i, name := range []string{"1a", "1b", "2"} {
 		f := &clusterFrontend{caddyfile: filepath.Join(state, "frontend-"+name+".caddyfile"),
-			adminAddr: fmt.Sprintf("127.0.0.1:%d", 2181+i), httpAddr: fmt.Sprintf("127.0.0.1:%d", 8181+i)}
+			adminAddr: "unix/" + filepath.Join(state, "frontend-"+name+"-admin.sock"), httpAddr: fmt.Sprintf("127.0.0.1:%d", 8181+i)}
 		f.Name = "frontend-" + name
 		f.closeIdleConns(t)
 		for range 5 {

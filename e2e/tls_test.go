@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
 
@@ -140,13 +139,11 @@ func TestOnDemandTLSForLiveSharesOnly(t *testing.T) {
 		wantWithin(t, 5*time.Second, "the second share", wantStatus(gone.host, http.StatusOK))
 		gone.stop(t)
 		wantWithin(t, 5*time.Second, "the deleted share to leave the TLS frontend", func() error {
-			var out []struct {
-				Mappings []mapping.Mapping `json:"mappings"`
-			}
-			if err := getJSON("http://"+f.adminAddr+"/portico/mappings", &out); err != nil {
+			_, ms, err := adminMappings(f.adminAddr)
+			if err != nil {
 				return err
 			}
-			for _, m := range out[0].Mappings {
+			for _, m := range ms {
 				if m.Name == gone.host {
 					return fmt.Errorf("still maps %s", gone.host)
 				}

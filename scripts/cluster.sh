@@ -11,8 +11,9 @@
 # State and logs live in .cluster/ (PORTICO_CLUSTER_DIR). It uses the local
 # PostgreSQL and RabbitMQ (scripts/services.sh starts or installs them) with
 # the database CLUSTER_DB and the RabbitMQ vhost CLUSTER_VHOST. Ports: Ziti
-# 1380 and 3122, controllers 18180-18183, frontends 8181-8183 (admin
-# 2181-2183), load balancer 8180, demo service 3100.
+# 1380 and 3122, controllers 18180-18183, frontends 8181-8183, load balancer
+# 8180, demo service 3100. Each frontend's Caddy admin endpoint is the unix
+# socket .cluster/frontend-<name>-admin.sock, which only this user may open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,7 +30,7 @@ prog=cluster
 stop() { stop_procs agent demo lb frontend-1a frontend-1b frontend-2 controller-a controller-b ziti; }
 
 begin "${1:-up}" cluster
-require_free_ports 1380 3122 18180 18181 18182 18183 8180 8181 8182 8183 2181 2182 2183 3100
+require_free_ports 1380 3122 18180 18181 18182 18183 8180 8181 8182 8183 3100
 
 scripts/services.sh
 build_all
@@ -83,12 +84,12 @@ account_token=$(bin/portico admin create account demo@cluster.localhost | sed -n
 # frontend-1a and frontend-1b run frontend "one" with the same identity file,
 # frontend-2 runs frontend "two" with its own.
 say "starting 3 frontend instances and the load balancer on :$lb_port"
-for f in 1a:one:8181:2181 1b:one:8182:2182 2:two:8183:2183; do
-  IFS=: read -r name which port admin <<<"$f"
+for f in 1a:one:8181 1b:one:8182 2:two:8183; do
+  IFS=: read -r name which port <<<"$f"
   token_var=frontend_$which secret_var=secret_$which
   cat >"$state/frontend-$name.caddyfile" <<CADDY
 {
-	admin 127.0.0.1:$admin
+	admin "unix/$state/frontend-$name-admin.sock|0600"
 	storage file_system $state/frontend-$name/data
 	# The load balancer is on loopback: believe its X-Forwarded-For, from the
 	# right, so policies' IP lists see the client (README: IP lists).
@@ -134,7 +135,9 @@ http://:$lb_port {
 }
 CADDY
 start lb bin/caddy run --config "$state/lb.caddyfile" --adapter caddyfile
-for admin in 2181 2182 2183; do wait_for "frontend on admin $admin" 30 curl -sf "http://127.0.0.1:$admin/portico/status"; done
+for name in 1a 1b 2; do
+  wait_for "frontend-$name" 30 curl -sf --unix-socket "$state/frontend-$name-admin.sock" http://localhost/portico/status
+done
 
 share_demo 3100 "$account_token"
 wait_for "the route to reach every frontend" 15 bash -c \

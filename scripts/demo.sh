@@ -8,7 +8,8 @@
 #
 # State and logs live in .demo/ (PORTICO_DEMO_DIR). Ports can be changed with
 # ZITI_CTRL_PORT, ZITI_ROUTER_PORT, PORTICO_API_PORT, PORTICO_GRPC_PORT,
-# PORTICO_HTTP_PORT, CADDY_ADMIN_PORT and DEMO_PORT.
+# PORTICO_HTTP_PORT and DEMO_PORT. Caddy's admin endpoint is the unix socket
+# .demo/caddy-admin.sock, which only this user may open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,7 +19,7 @@ ziti_router_port=${ZITI_ROUTER_PORT:-3022}
 api_port=${PORTICO_API_PORT:-18080}
 grpc_port=${PORTICO_GRPC_PORT:-18081}
 http_port=${PORTICO_HTTP_PORT:-8080}
-admin_port=${CADDY_ADMIN_PORT:-2019}
+admin_sock=$state/caddy-admin.sock
 demo_port=${DEMO_PORT:-3000}
 namespace=share.localhost
 
@@ -30,7 +31,7 @@ stop() { stop_procs agent demo caddy controller ziti; }
 
 begin "${1:-up}" demo
 
-require_free_ports "$ziti_ctrl_port" "$ziti_router_port" "$api_port" "$grpc_port" "$http_port" "$admin_port" "$demo_port"
+require_free_ports "$ziti_ctrl_port" "$ziti_router_port" "$api_port" "$grpc_port" "$http_port" "$demo_port"
 build_all
 start_ziti "$ziti_ctrl_port" "$ziti_router_port"
 
@@ -58,7 +59,7 @@ account_token=$(bin/portico admin create account demo@portico.localhost | sed -n
 say "starting the Caddy frontend on :$http_port"
 cat >"$state/Caddyfile" <<CADDY
 {
-	admin 127.0.0.1:$admin_port
+	admin "unix/$admin_sock|0600"
 	storage file_system $state/caddy-data
 	portico {
 		controllers 127.0.0.1:$grpc_port
@@ -77,7 +78,7 @@ http://*.$namespace:$http_port {
 }
 CADDY
 PORTICO_FRONTEND_SECRET=$secret start caddy bin/caddy run --config "$state/Caddyfile" --adapter caddyfile
-wait_for "Caddy" 30 curl -sf "http://127.0.0.1:$admin_port/portico/status"
+wait_for "Caddy" 30 curl -sf --unix-socket "$admin_sock" http://localhost/portico/status
 
 share_demo "$demo_port" "$account_token"
 wait_for "the route to reach the frontend" 15 curl -sf "$url"
@@ -92,7 +93,7 @@ Portico is up. The demo service answers through Caddy and OpenZiti:
 
 More:
   PORTICO_HOME=$state/agent bin/portico ls --api $PORTICO_API
-  curl http://127.0.0.1:$admin_port/portico/status     # the frontend's sync state
+  curl --unix-socket $admin_sock http://localhost/portico/status   # the frontend's sync state
   logs: $state/*.log
 
 Stop everything with:

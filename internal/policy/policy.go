@@ -203,6 +203,30 @@ func (p Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
+// RedactedHash stands for a password hash in what operators are shown.
+const RedactedHash = "[redacted]"
+
+// Redacted returns a policy as operators may see it, on a frontend's admin
+// endpoint for one: with every password hash replaced by RedactedHash, so
+// that a leaked listing gives nothing to crack. A policy that does not
+// parse is shown as a string saying so; an empty one is nil.
+func Redacted(raw []byte) json.RawMessage {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	p, err := Parse(raw)
+	if err != nil {
+		out, _ := json.Marshal(fmt.Sprintf("[a policy of %d bytes that does not parse]", len(raw)))
+		return out
+	}
+	p.BasicAuth = slices.Clone(p.BasicAuth)
+	for i := range p.BasicAuth {
+		p.BasicAuth[i].PasswordHash = RedactedHash
+	}
+	out, _ := json.Marshal(p)
+	return out
+}
+
 // Encode returns p as frontends receive it, refusing a policy that is
 // larger than MaxBytes.
 func (p Policy) Encode() ([]byte, error) {
