@@ -56,7 +56,8 @@ type Share struct {
 	table        *mapping.Table
 	oauth        *oauthRuntime
 	failedLogins *policy.FailedLogins
-	// refusals logs shares refused for a broken policy, once a minute each.
+	// refusals logs shares refused for a broken policy, and the detail of
+	// errors visitors see without it, each message once a minute.
 	refusals *zap.Logger
 }
 
@@ -103,13 +104,57 @@ func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		var done bool
 		var err error
 		if w, done, err = s.enforce(w, r, route, repl); done || err != nil {
-			return err
+			return s.logDetail(route, err)
 		}
 	}
-	err := next.ServeHTTP(w, r)
+	return s.logDetail(route, s.public(route, next.ServeHTTP(w, r)))
+}
+
+// public rewrites an error from the handlers after this one (the proxy's,
+// which can hold OpenZiti's errors and service names) into what a visitor
+// needs to know, keeping the original as the detail for the log.
+func (s *Share) public(route *mapping.Route, err error) error {
 	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && (he.StatusCode == http.StatusBadGateway || he.StatusCode == http.StatusServiceUnavailable && noneAvailable(route)) {
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("share %s is offline: its agent is not connected (%w)", route.Name, he.Err))
+	if !errors.As(err, &he) {
+		return err
+	}
+	var msg string
+	switch {
+	case he.StatusCode == http.StatusBadGateway || he.StatusCode == http.StatusServiceUnavailable && noneAvailable(route):
+		he.StatusCode, msg = http.StatusBadGateway, "share "+route.Name+" is offline: its agent is not connected"
+	case errors.As(err, new(*detailed)):
+		return err
+	default:
+		msg = fmt.Sprintf("share %s: %s", route.Name, http.StatusText(he.StatusCode))
+	}
+	he.Err = &detailed{public: msg, detail: he.Err}
+	return he
+}
+
+// detailed is an error whose message is written for visitors, who see it on
+// error pages through {err.message}, and whose detail (share tokens,
+// OpenZiti's or a login provider's own words) is for the frontend's log
+// only: Share logs it.
+type detailed struct {
+	public string
+	detail error
+}
+
+func (e *detailed) Error() string { return e.public }
+func (e *detailed) Unwrap() error { return e.detail }
+
+// withDetail is a handler error with status that shows visitors public and
+// logs detail.
+func withDetail(status int, public string, detail error) error {
+	return caddyhttp.Error(status, &detailed{public: public, detail: detail})
+}
+
+// logDetail logs the detail of an error that hides it from visitors, each
+// message at most once a minute, and returns err.
+func (s *Share) logDetail(route *mapping.Route, err error) error {
+	var d *detailed
+	if errors.As(err, &d) && d.detail != nil {
+		s.refusals.Warn(d.public, zap.String("share", route.Share), zap.Error(d.detail))
 	}
 	return err
 }

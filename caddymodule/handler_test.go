@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
@@ -128,5 +130,36 @@ func TestPermission(t *testing.T) {
 	}
 	if err := p.CertificateAllowed(context.Background(), "other.share.test"); err == nil || !strings.Contains(err.Error(), "not a live share") {
 		t.Errorf("unmapped host allowed: %v", err)
+	}
+}
+
+// Error pages show {err.message}: it says what a visitor needs and never
+// the share's token or the proxy's own error, which go to the log.
+func TestErrorsShowVisitorsNoDetail(t *testing.T) {
+	table := mapping.NewTable()
+	table.Replace(1, []mapping.Mapping{{Name: "app.share.test", Share: "tok7secret"}})
+	core, logs := observer.New(zap.WarnLevel)
+	h := &Share{table: table, refusals: zap.New(core)}
+	for _, tt := range []struct {
+		status int
+		want   string
+	}{
+		{http.StatusBadGateway, "share app.share.test is offline: its agent is not connected"},
+		{http.StatusGatewayTimeout, "share app.share.test: Gateway Timeout"},
+		{http.StatusInternalServerError, "share app.share.test: Internal Server Error"},
+	} {
+		r, _ := request("app.share.test")
+		failing := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+			return caddyhttp.Error(tt.status, errors.New("dial tok7secret over openziti: service tok7secret has no terminators"))
+		})
+		err := h.ServeHTTP(httptest.NewRecorder(), r, failing)
+		var he caddyhttp.HandlerError
+		if !errors.As(err, &he) || he.StatusCode != tt.status || he.Err.Error() != tt.want {
+			t.Errorf("%d from the proxy: %v, want %d %q", tt.status, err, tt.status, tt.want)
+		}
+	}
+	entries := logs.FilterMessage("share app.share.test is offline: its agent is not connected").All()
+	if len(entries) != 1 || !strings.Contains(entries[0].ContextMap()["error"].(string), "no terminators") || entries[0].ContextMap()["share"] != "tok7secret" {
+		t.Errorf("logged %+v; want the proxy's error with the share's token", logs.All())
 	}
 }

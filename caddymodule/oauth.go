@@ -443,11 +443,11 @@ func (o *oauthRuntime) startLogin(w http.ResponseWriter, r *http.Request, route 
 	defer cancel()
 	target, err := prov.authURL(ctx, callbackURL(r), pl.State, pl.Verifier, pl.Nonce)
 	if err != nil {
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("starting a login with %s: %w", rule.Provider, err))
+		return withDetail(http.StatusBadGateway, "cannot start a login with "+rule.Provider+" now: try again later", err)
 	}
 	value, err := o.login.Encode(loginCookie, pl)
 	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("encoding the login cookie: %w", err))
+		return withDetail(http.StatusInternalServerError, "cannot start a login now: try again later", fmt.Errorf("encoding the login cookie: %w", err))
 	}
 	http.SetCookie(w, cookie(r, loginCookie, value, loginLifetime))
 	w.Header().Set("Cache-Control", "no-store")
@@ -482,7 +482,7 @@ func (o *oauthRuntime) finishLogin(w http.ResponseWriter, r *http.Request, route
 		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("login with %s: %w", rule.Provider, err))
 	}
 	if err != nil {
-		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("login with %s: %w", rule.Provider, err))
+		return withDetail(http.StatusBadGateway, "the login with "+rule.Provider+" did not complete: open the share again", err)
 	}
 	if !rule.AllowsEmail(email) {
 		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("%s may not reach share %s", email, route.Name))
@@ -491,7 +491,7 @@ func (o *oauthRuntime) finishLogin(w http.ResponseWriter, r *http.Request, route
 		Email: email, Share: route.Share, Provider: rule.Provider, Expires: time.Now().Add(o.lifetime).Unix(),
 	})
 	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("encoding the session cookie: %w", err))
+		return withDetail(http.StatusInternalServerError, "cannot finish the login now: try again later", fmt.Errorf("encoding the session cookie: %w", err))
 	}
 	http.SetCookie(w, cookie(r, sessionCookie, value, o.lifetime))
 	w.Header().Set("Cache-Control", "no-store")
