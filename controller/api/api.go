@@ -127,8 +127,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // fail answers with the status that fits err: the store's sentinel errors
-// map to 404 and 409, a spent journal budget to 429, anything else is logged and answered as 503 (the
-// database or the overlay did not answer).
+// map to 404 and 409, a spent journal budget to 429, anything else is logged
+// and answered as 503 (the database or the overlay did not answer).
 func (a *API) fail(w http.ResponseWriter, err error) {
 	var bad inputError
 	var forbidden forbiddenError
@@ -148,8 +148,13 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(budget.RetryAfter.Seconds())+1))
 		writeError(w, http.StatusTooManyRequests, "too_many_changes", err.Error())
 	default:
-		a.logger.Error("request failed", zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		// The cause can name the database, its user and host, or OpenZiti's
+		// internals: it is for the operator's log, under an id the caller
+		// can quote.
+		id := token.New(8)
+		a.logger.Error("request failed", zap.String("error_id", id), zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "unavailable",
+			"the controller's database or the OpenZiti network did not answer; try again (error "+id+" in the controller's log)")
 	}
 }
 

@@ -359,8 +359,8 @@ func TestOverlayDownIs503AndChangesNothing(t *testing.T) {
 	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &got); code != 503 {
 		t.Fatalf("status = %d, want 503", code)
 	}
-	if got.Code != "unavailable" || !strings.Contains(got.Message, "ziti controller unreachable") {
-		t.Errorf("error = %+v", got)
+	if got.Code != "unavailable" || !strings.Contains(got.Message, "did not answer; try again (error ") || strings.Contains(got.Message, "ziti controller unreachable") {
+		t.Errorf("error = %+v; want a 503 that keeps the cause for the log", got)
 	}
 	var shares []ShareView
 	e.call("GET", "/api/v1/shares", tok, "", &shares)
