@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -318,29 +319,42 @@ func TestPrivateAccessBadInput(t *testing.T) {
 	}
 }
 
-// A peer of a private proxy share may send X-Portico-* headers of its own;
-// the agent strips them, as frontends do for public shares, so a service
-// that is also shared publicly with a login can trust them.
+// A peer of a private share may send X-Portico-* headers of its own; the
+// agent strips them, as frontends do for public shares, so a service that is
+// also shared publicly with a login can trust them. So does the Caddy that
+// caddy and web mode shares run.
 func TestPrivateShareStripsIdentityHeaders(t *testing.T) {
 	_, owner := account(t, "strip-owner")
-	share := startPrivateShare(t, owner, headerBackend(t).URL)
-	_, peer := account(t, "strip-peer")
-	acc := startAccessor(t, peer, share.token)
-	req, _ := http.NewRequest(http.MethodGet, "http://"+acc.addr+"/", nil)
-	req.Header.Set("X-Portico-User", "admin@example.com")
-	req.Header.Set("X-Portico-Auth", "oauth")
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
+	backend := headerBackend(t).URL
+	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(caddyfile, []byte("http:// {\n\treverse_proxy "+backend+"\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var seen http.Header
-	if err := json.NewDecoder(resp.Body).Decode(&seen); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("through the accessor: %d, %v", resp.StatusCode, err)
-	}
-	for _, h := range []string{"X-Portico-User", "X-Portico-Auth"} {
-		if v := seen.Get(h); v != "" {
-			t.Errorf("the service saw %s: %q from the peer", h, v)
-		}
+	_, peer := account(t, "strip-peer")
+	for mode, args := range map[string][]string{
+		"proxy": {backend},
+		"caddy": {caddyfile, "--backend-mode", "caddy"},
+	} {
+		t.Run(mode, func(t *testing.T) {
+			share := startPrivateShare(t, owner, args...)
+			acc := startAccessor(t, peer, share.token)
+			req, _ := http.NewRequest(http.MethodGet, "http://"+acc.addr+"/", nil)
+			req.Header.Set("X-Portico-User", "admin@example.com")
+			req.Header.Set("x-portico-auth", "oauth")
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var seen http.Header
+			if err := json.NewDecoder(resp.Body).Decode(&seen); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("through the accessor: %d, %v", resp.StatusCode, err)
+			}
+			for _, h := range []string{"X-Portico-User", "X-Portico-Auth"} {
+				if v := seen.Get(h); v != "" {
+					t.Errorf("the service saw %s: %q from the peer", h, v)
+				}
+			}
+		})
 	}
 }

@@ -51,7 +51,7 @@ UDP datagrams (udpTunnel).`,
 				if err != nil {
 					return nil, fmt.Errorf("creating share: %w", err)
 				}
-				ag.Ziti, ag.Logger, ag.Service, ag.StripIdentity = zc, logger, sh.Token, true
+				ag.Ziti, ag.Logger, ag.Service = zc, logger, sh.Token
 				return &session{
 					run:      &ag,
 					announce: func(out io.Writer) { printPrivateShare(out, target, sh) },

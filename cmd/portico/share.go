@@ -175,7 +175,7 @@ func (b *backendFlags) agent(arg string) (agent.Share, string, error) {
 		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 			return agent.Share{}, "", fmt.Errorf("target %q is not an http:// or https:// URL", arg)
 		}
-		return agent.Share{Target: target, Insecure: b.insecure}, target.String(), nil
+		return agent.Share{Target: target, Insecure: b.insecure, StripIdentity: b.private}, target.String(), nil
 	case "web", "caddy":
 		path, err := filepath.Abs(arg)
 		if err != nil {
@@ -187,7 +187,7 @@ func (b *backendFlags) agent(arg string) (agent.Share, string, error) {
 		} else {
 			cfg, err = agent.CaddyfileConfig(path)
 		}
-		return agent.Share{Backend: &agent.Caddy{Config: cfg}}, path, err
+		return agent.Share{Backend: &agent.Caddy{Config: cfg, StripIdentity: b.private}}, path, err
 	case "tcpTunnel", "udpTunnel":
 		if !b.private {
 			return agent.Share{}, "", fmt.Errorf("--backend-mode %s needs a private share (portico share private): frontends speak HTTP", b.mode)

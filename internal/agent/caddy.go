@@ -15,6 +15,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // the caddyfile adapter
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"go.uber.org/zap"
+
+	"github.com/porticoproxy/portico/internal/policy"
 )
 
 // network is the Caddy network under which an agent hands its overlay
@@ -104,6 +106,9 @@ func CaddyfileConfig(path string) ([]byte, error) {
 // WebConfig or CaddyfileConfig) served in the agent.
 type Caddy struct {
 	Config []byte
+	// StripIdentity removes the X-Portico-* headers of every request before
+	// the config's own routes, for a private share (see Share.StripIdentity).
+	StripIdentity bool
 }
 
 // Serve runs Caddy until ctx ends or ln fails. The config's one server is
@@ -125,6 +130,10 @@ func (c *Caddy) Serve(ctx context.Context, ln net.Listener, _ *zap.Logger) error
 		srv["listen"] = []string{network + "/" + key + ":80"}
 		srv["automatic_https"] = map[string]any{"disable": true}
 		srv["protocols"] = []string{"h1"}
+		if c.StripIdentity {
+			routes, _ := srv["routes"].([]any)
+			srv["routes"] = append([]any{stripIdentityRoute}, routes...)
+		}
 	}
 	out, err := json.Marshal(cfg)
 	if err != nil {
@@ -141,6 +150,12 @@ func (c *Caddy) Serve(ctx context.Context, ln net.Listener, _ *zap.Logger) error
 		return err
 	}
 }
+
+// stripIdentityRoute deletes the X-Portico-* request headers and goes on to
+// the next route, as policy.StripIdentityHeaders does for the proxy backend.
+var stripIdentityRoute = map[string]any{"handle": []any{map[string]any{
+	"handler": "headers", "request": map[string]any{"delete": []string{policy.IdentityHeaderPrefix + "*"}},
+}}}
 
 func dig(m map[string]any, keys ...string) any {
 	var v any = m
