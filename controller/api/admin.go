@@ -19,14 +19,21 @@ type createAccountResponse struct {
 	Token string `json:"token"`
 }
 
+// checkEmail refuses what is not a bare email address.
+func checkEmail(email string) error {
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		return inputError("email " + quote(email) + " is not an email address")
+	}
+	return nil
+}
+
 func (a *API) createAccount(w http.ResponseWriter, r *http.Request) {
 	var req createAccountRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	addr, err := mail.ParseAddress(req.Email)
-	if err != nil || addr.Address != req.Email {
-		writeError(w, http.StatusBadRequest, "bad_request", "email "+quote(req.Email)+" is not an email address")
+	if err := checkEmail(req.Email); err != nil {
+		a.fail(w, err)
 		return
 	}
 	acct := store.Account{ID: token.New(12), Email: req.Email, CreatedAt: now()}

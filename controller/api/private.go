@@ -162,6 +162,10 @@ func (a *API) grantShare(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, inputError("email is required: the account to grant the share to"))
 		return
 	}
+	if err := checkEmail(req.Email); err != nil {
+		a.fail(w, err)
+		return
+	}
 	sh, err := a.store.Share(r.Context(), accountOf(r).ID, r.PathValue("token"))
 	if err != nil {
 		a.fail(w, err)
@@ -179,5 +183,6 @@ func (a *API) grantShare(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	// The same answer whether or not an account has the email yet.
 	writeJSON(w, http.StatusCreated, map[string]string{"share": sh.Token, "email": req.Email})
 }

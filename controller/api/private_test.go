@@ -138,6 +138,20 @@ func TestClosedShareAdmitsOnlyGrantedAccounts(t *testing.T) {
 	if got, want := e.dialRoles(share), "["+role(bobEnv)+"]"; got != want {
 		t.Errorf("dial roles = %s, want %s", got, want)
 	}
+
+	// A grant answers alike whether an account has the email or not, so it
+	// tells nobody which emails have accounts; it admits the account that
+	// is made with the email later.
+	known, unknown := map[string]string{}, map[string]string{}
+	codeKnown := e.call("POST", "/api/v1/shares/"+share+"/grants", alice, `{"email":"c@example.com"}`, &known)
+	codeUnknown := e.call("POST", "/api/v1/shares/"+share+"/grants", alice, `{"email":"Dave@Example.com"}`, &unknown)
+	if codeKnown != 201 || codeUnknown != 201 || len(known) != len(unknown) || known["share"] != unknown["share"] {
+		t.Errorf("grant to a known email: %d %v; to an unknown one: %d %v; want the same answer", codeKnown, known, codeUnknown, unknown)
+	}
+	dave, daveEnv := e.account("dave@example.com")
+	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", dave, accessBody(daveEnv), &AccessView{}); code != 201 {
+		t.Errorf("access by an account made after its grant: %d, want 201", code)
+	}
 }
 
 func TestPrivateShareBadInput(t *testing.T) {
@@ -165,7 +179,7 @@ func TestPrivateShareBadInput(t *testing.T) {
 		{"unaccess: nothing to remove", "DELETE", accesses(open) + "?environment_id=" + bobEnv, bob, ``, 404, "not_found", "access of environment " + bobEnv},
 		{"grant: malformed JSON", "POST", grants(closed), alice, `{"email"`, 400, "bad_request", "malformed request body"},
 		{"grant: no email", "POST", grants(closed), alice, `{}`, 400, "bad_request", "email is required"},
-		{"grant: unknown account", "POST", grants(closed), alice, `{"email":"nobody@example.com"}`, 404, "not_found", "account nobody@example.com"},
+		{"grant: not an email", "POST", grants(closed), alice, `{"email":"bob"}`, 400, "bad_request", `email "bob" is not an email address`},
 		{"grant: unknown share", "POST", grants("nosuchshare"), alice, `{"email":"b@example.com"}`, 404, "not_found", "share nosuchshare"},
 		{"grant: another account's share", "POST", grants(closed), bob, `{"email":"b@example.com"}`, 404, "not_found", "share " + closed},
 		{"grant: public share", "POST", grants(public.Token), alice, `{"email":"b@example.com"}`, 400, "bad_request", "grants are for closed private shares"},

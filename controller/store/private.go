@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,24 +27,20 @@ func (s *Store) ShareByToken(ctx context.Context, token string) (Share, error) {
 	return sh, notFound(err, "share "+token)
 }
 
-// GrantShare lets an account, named by its email, access a closed share.
+// GrantShare lets the account with an email (compared without regard to
+// case) access a closed share, whether that account exists yet or not: the
+// answer must not tell which emails have accounts.
 func (s *Store) GrantShare(ctx context.Context, token, email string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var acctID string
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM accounts WHERE email = ?`), email).Scan(&acctID); err != nil {
-			return notFound(err, "account "+email)
-		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO share_grants (share_token, account_id) VALUES (?, ?)`), token, acctID)
-		switch {
-		case isUnique(err):
-			return fmt.Errorf("%s is already granted share %s: %w", email, token, ErrConflict)
-		case isForeignKey(err):
-			return fmt.Errorf("share %s: %w", token, ErrNotFound)
-		case err != nil:
-			return fmt.Errorf("granting share: %w", err)
-		}
-		return nil
-	})
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO share_email_grants (share_token, email) VALUES (?, ?)`), token, strings.ToLower(email))
+	switch {
+	case isUnique(err):
+		return fmt.Errorf("%s is already granted share %s: %w", email, token, ErrConflict)
+	case isForeignKey(err):
+		return fmt.Errorf("share %s: %w", token, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("granting share: %w", err)
+	}
+	return nil
 }
 
 // MayAccessShare reports whether an account may access a private share: any
@@ -54,7 +51,8 @@ func (s *Store) MayAccessShare(ctx context.Context, sh Share, accountID string) 
 		return true, nil
 	}
 	var granted int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM share_grants WHERE share_token = ? AND account_id = ?`), sh.Token, accountID).Scan(&granted)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM share_email_grants g JOIN accounts a ON LOWER(a.email) = g.email WHERE g.share_token = ? AND a.id = ?`),
+		sh.Token, accountID).Scan(&granted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
