@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -198,5 +199,79 @@ func TestAdminCommands(t *testing.T) {
 	}
 	if strings.Contains(mustAdmin("ls", "namespaces"), "x"+ns) {
 		t.Errorf("a refused call created its namespace")
+	}
+}
+
+// Secrets given as arguments are visible to every user in the process list;
+// each can come from a file, standard input or the environment instead.
+func TestSecretsStayOffTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	run := func(stdin string, env []string, args ...string) (string, error) {
+		cmd := exec.Command(stack.portico, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// The admin token from a file and from standard input.
+	adminFile := write("admin-token", stack.adminToken+"\n")
+	out, err := run("", nil, "admin", "--api", stack.apiURL, "--admin-token-file", adminFile, "create", "account", uniqueName("file")+"@e2e.localhost")
+	tok := regexp.MustCompile(`(?m)^token: (\S+)$`).FindStringSubmatch(out)
+	if err != nil || tok == nil {
+		t.Fatalf("admin with --admin-token-file: %v\n%s", err, out)
+	}
+	if out, err := run(stack.adminToken, nil, "admin", "--api", stack.apiURL, "--admin-token-file", "-", "ls", "namespaces"); err != nil {
+		t.Errorf("admin with the token on standard input: %v\n%s", err, out)
+	}
+	for _, tt := range []struct{ file, want string }{
+		{filepath.Join(dir, "missing"), "no such file"},
+		{write("empty", "\n"), "is empty"},
+	} {
+		if out, err := run("", nil, "admin", "--api", stack.apiURL, "--admin-token-file", tt.file, "ls", "namespaces"); err == nil || !strings.Contains(out, tt.want) {
+			t.Errorf("--admin-token-file %s: %v, want an error saying %q\n%s", tt.file, err, tt.want, out)
+		}
+	}
+
+	// The account token from standard input and from the environment.
+	stdinHome, envHome := t.TempDir(), t.TempDir()
+	if out, err := run(tok[1]+"\n", nil, "enable", "-", "--api", stack.apiURL, "--home", stdinHome); err != nil {
+		t.Fatalf("enable - with the token on standard input: %v\n%s", err, out)
+	}
+	acct, _ := stack.admin.CreateAccount(context.Background(), uniqueName("env")+"@e2e.localhost")
+	if out, err := run("", []string{"PORTICO_ACCOUNT_TOKEN=" + acct.Token}, "enable", "--api", stack.apiURL, "--home", envHome); err != nil {
+		t.Fatalf("enable with PORTICO_ACCOUNT_TOKEN: %v\n%s", err, out)
+	}
+	if out, err := run("", []string{"PORTICO_ACCOUNT_TOKEN="}, "enable", "--api", stack.apiURL, "--home", t.TempDir()); err == nil || !strings.Contains(out, "the account token is required") {
+		t.Errorf("enable without a token: %v\n%s", err, out)
+	}
+
+	// Basic-auth users from a file: the running agent's command line holds
+	// no password, and the share admits the user.
+	users := write("users", "alice:correct-horse\n\nbob:battery-staple\n")
+	ag := startCLIAgent(t, envHome, "share", "public", headerBackend(t).URL, "--basic-auth-file", users)
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", ag.cmd.Process.Pid))
+	if err != nil || strings.Contains(string(cmdline), "correct-horse") || !strings.Contains(string(cmdline), "--basic-auth-file") {
+		t.Errorf("the agent's command line %q (%v) shows a password", cmdline, err)
+	}
+	wantWithin(t, 10*time.Second, "the share to ask for a login", wantStatus(ag.host, 401))
+	for _, user := range [][2]string{{"alice", "correct-horse"}, {"bob", "battery-staple"}} {
+		h := http.Header{}
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.SetBasicAuth(user[0], user[1])
+		h.Set("Authorization", r.Header.Get("Authorization"))
+		if resp, _ := do(t, frontendClient, ag.host, h); resp.StatusCode != 200 {
+			t.Errorf("%s with the password from the file: %d, want 200", user[0], resp.StatusCode)
+		}
+	}
+	if out, err := run("", nil, "share", "public", "http://localhost:1", "--basic-auth-file", write("bad", "nocolon\n"), "--home", envHome); err == nil || !strings.Contains(out, "want user:password") || strings.Contains(out, "Public URL") {
+		t.Errorf("a malformed users file: %v\n%s", err, out)
 	}
 }

@@ -62,6 +62,12 @@ func TestClusterScript(t *testing.T) {
 		wantWithin(t, 10*time.Second, "the demo share through "+addr, demo(addr))
 	}
 	// Each instance follows the broker with the script's consume-only user.
+	// The file that keeps the frontends' secrets is this user's alone.
+	for _, name := range []string{"one", "two"} {
+		if fi, err := os.Stat(filepath.Join(state, "frontend-"+name+".txt")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("frontend %s's secret file: %v %v, want mode 0600", name, err, fi)
+		}
+	}
 	// Their admin endpoints are unix sockets only this user may open.
 	for _, name := range []string{"1a", "1b", "2"} {
 		admin := "unix/" + filepath.Join(state, "frontend-"+name+"-admin.sock")

@@ -106,9 +106,10 @@ random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # create_frontend DESCRIPTION URL_TEMPLATE NAMESPACE sets $frontend and
 # $secret and writes the frontend's identity to $state/frontend-$frontend.json.
+# The file that keeps the secret is readable by this user alone.
 create_frontend() {
   local out="$state/frontend-$1.txt"
-  bin/portico admin create frontend --description "$1" --url-template "$2" --identity-out "$state/frontend-$1.json" >"$out"
+  (umask 077 && bin/portico admin create frontend --description "$1" --url-template "$2" --identity-out "$state/frontend-$1.json" >"$out")
   frontend=$(sed -n 's/^frontend: //p' "$out")
   secret=$(sed -n 's/^secret: //p' "$out")
   bin/portico admin map "$frontend" "$3" >/dev/null
@@ -121,7 +122,7 @@ share_demo() {
   wait_for "the demo service" 10 curl -sf "http://127.0.0.1:$1/"
   say "enabling an environment and sharing the demo service"
   export PORTICO_HOME=$state/agent
-  bin/portico enable "$2" --description demo >/dev/null
+  PORTICO_ACCOUNT_TOKEN=$2 bin/portico enable --description demo >/dev/null # not in the process list
   start agent bin/portico share public "http://127.0.0.1:$1"
   wait_for "the share" 60 grep -q "^Public URL: " "$state/agent.log"
   url=$(sed -n 's/^Public URL: //p' "$state/agent.log" | head -1)

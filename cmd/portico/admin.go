@@ -15,20 +15,29 @@ import (
 )
 
 func newAdmin(g *globals) *cobra.Command {
-	var adminToken string
+	var adminToken, adminTokenFile string
 	admin := &cobra.Command{
 		Use:   "admin",
 		Short: "Administer the controller: accounts, namespaces and frontends",
+		Long:  "Administer the controller: accounts, namespaces and frontends.\n\n" + secretsHelp,
 	}
-	admin.PersistentFlags().StringVar(&adminToken, "admin-token", os.Getenv("PORTICO_ADMIN_TOKEN"), "the controller's admin token (env PORTICO_ADMIN_TOKEN)")
-	client := func() (*apiclient.Client, error) {
+	admin.PersistentFlags().StringVar(&adminToken, "admin-token", os.Getenv("PORTICO_ADMIN_TOKEN"), "the controller's admin token (env PORTICO_ADMIN_TOKEN, which keeps it out of the process list)")
+	admin.PersistentFlags().StringVar(&adminTokenFile, "admin-token-file", "", `read the admin token from this file ("-" for standard input)`)
+	client := func(cmd *cobra.Command) (*apiclient.Client, error) {
 		if g.api == "" {
 			return nil, errors.New("--api (or PORTICO_API) is required for admin commands")
 		}
-		if adminToken == "" {
-			return nil, errors.New("--admin-token (or PORTICO_ADMIN_TOKEN) is required")
+		token := adminToken
+		if adminTokenFile != "" {
+			var err error
+			if token, err = readSecretFile(cmd, adminTokenFile); err != nil {
+				return nil, fmt.Errorf("--admin-token-file: %w", err)
+			}
 		}
-		return apiclient.New(g.api, adminToken), nil
+		if token == "" {
+			return nil, errors.New("--admin-token-file, PORTICO_ADMIN_TOKEN or --admin-token is required")
+		}
+		return apiclient.New(g.api, token), nil
 	}
 
 	create := &cobra.Command{Use: "create", Short: "Create an account, a namespace or a frontend"}
@@ -37,7 +46,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Short: "Create an account and print its token (shown only once)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -58,7 +67,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Example: "  portico admin create namespace share.example.com\n  portico admin create namespace team.example.com --closed",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -78,7 +87,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Example: "  portico admin grant team.example.com alice@example.com",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -101,7 +110,7 @@ func newAdmin(g *globals) *cobra.Command {
 			if identityOut == "" {
 				return errors.New("--identity-out is required")
 			}
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -130,7 +139,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Short: "Make a frontend serve a namespace",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -148,7 +157,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Short: "List frontends",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -168,7 +177,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Short: "List namespaces",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -187,7 +196,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Short: "Show each live frontend instance and how far it is behind the store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}
@@ -209,7 +218,7 @@ func newAdmin(g *globals) *cobra.Command {
 		Short: "Show the live controllers and which singleton workers each runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := client()
+			cl, err := client(cmd)
 			if err != nil {
 				return err
 			}

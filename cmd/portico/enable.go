@@ -14,15 +14,33 @@ import (
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
+// accountTokenArg is enable's account token: the argument, standard input
+// for "-", or PORTICO_ACCOUNT_TOKEN without one.
+func accountTokenArg(cmd *cobra.Command, args []string) (string, error) {
+	switch {
+	case len(args) == 1 && args[0] == "-":
+		return readSecretFile(cmd, "-")
+	case len(args) == 1:
+		return args[0], nil
+	case os.Getenv("PORTICO_ACCOUNT_TOKEN") != "":
+		return os.Getenv("PORTICO_ACCOUNT_TOKEN"), nil
+	}
+	return "", errors.New(`the account token is required: as the argument, "-" to read it from standard input, or PORTICO_ACCOUNT_TOKEN`)
+}
+
 func newEnable(g *globals) *cobra.Command {
 	var description string
 	cmd := &cobra.Command{
-		Use:   "enable <account-token>",
+		Use:   "enable [<account-token> | -]",
 		Short: "Enable this machine: create an environment and enroll its OpenZiti identity locally",
 		Long: `Enable this machine as an environment of your account. The controller creates an
 OpenZiti identity for it, and this command enrolls that identity here, so its private key
-never leaves this machine. The identity and config go to --home.`,
-		Args: cobra.ExactArgs(1),
+never leaves this machine. The identity and config go to --home.
+
+The account token comes from the argument, from standard input when the argument is "-", or
+from PORTICO_ACCOUNT_TOKEN when there is no argument. ` + secretsHelp,
+		Example: "  PORTICO_ACCOUNT_TOKEN=... portico enable --api http://controller:18080\n  portico enable - --api http://controller:18080 < token.txt",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.api == "" {
 				return errors.New("--api is required (the controller's API address, e.g. http://127.0.0.1:18080)")
@@ -36,7 +54,11 @@ never leaves this machine. The identity and config go to --home.`,
 			host, _ := os.Hostname()
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			cl := apiclient.New(g.api, args[0])
+			accountToken, err := accountTokenArg(cmd, args)
+			if err != nil {
+				return err
+			}
+			cl := apiclient.New(g.api, accountToken)
 			env, err := cl.CreateEnvironment(ctx, description, host)
 			if err != nil {
 				return fmt.Errorf("creating environment: %w", err)
@@ -46,7 +68,7 @@ never leaves this machine. The identity and config go to --home.`,
 				cl.DeleteEnvironment(context.WithoutCancel(ctx), env.ID)
 				return fmt.Errorf("enrolling the environment's identity: %w", err)
 			}
-			saved, _ := json.MarshalIndent(environment{API: g.api, AccountToken: args[0], EnvironmentID: env.ID}, "", "  ")
+			saved, _ := json.MarshalIndent(environment{API: g.api, AccountToken: accountToken, EnvironmentID: env.ID}, "", "  ")
 			if err := writeFile(g.identityFile(), identity); err != nil {
 				return fmt.Errorf("saving identity: %w", err)
 			}

@@ -14,6 +14,7 @@ import (
 // enforce what they build.
 type policyFlags struct {
 	basicAuth                  []string
+	basicAuthFile              string
 	allowIP, denyIP            []string
 	setReq, removeReq          []string
 	setResp, removeResp        []string
@@ -23,7 +24,8 @@ type policyFlags struct {
 
 func (f *policyFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringArrayVar(&f.basicAuth, "basic-auth", nil, "admit only this user:password with HTTP basic auth (repeatable); the password is sent bcrypt-hashed")
+	fs.StringArrayVar(&f.basicAuth, "basic-auth", nil, "admit only this user:password with HTTP basic auth (repeatable); the password is sent bcrypt-hashed, but on the command line others on this machine can read it: prefer --basic-auth-file")
+	fs.StringVar(&f.basicAuthFile, "basic-auth-file", "", `read basic-auth users from this file, one user:password a line ("-" for standard input)`)
 	fs.StringArrayVar(&f.allowIP, "allow-ip", nil, "admit only clients in this CIDR or address (repeatable)")
 	fs.StringArrayVar(&f.denyIP, "deny-ip", nil, "refuse clients in this CIDR or address (repeatable; wins over --allow-ip)")
 	fs.StringArrayVar(&f.setReq, "request-header", nil, `set a header on requests to the service, "Name: value" (repeatable)`)
@@ -36,12 +38,20 @@ func (f *policyFlags) register(cmd *cobra.Command) {
 }
 
 // build returns the policy the flags describe, or nil if they set none.
-func (f *policyFlags) build() (*policy.Policy, error) {
+func (f *policyFlags) build(cmd *cobra.Command) (*policy.Policy, error) {
 	var p policy.Policy
-	for _, ua := range f.basicAuth {
+	users := f.basicAuth
+	if f.basicAuthFile != "" {
+		lines, err := readLines(cmd, f.basicAuthFile)
+		if err != nil {
+			return nil, fmt.Errorf("--basic-auth-file: %w", err)
+		}
+		users = append(users, lines...)
+	}
+	for _, ua := range users {
 		user, pass, ok := strings.Cut(ua, ":")
 		if !ok || user == "" || pass == "" {
-			return nil, fmt.Errorf("--basic-auth %q: want user:password", ua)
+			return nil, fmt.Errorf("--basic-auth: a user %q: want user:password", user)
 		}
 		hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
 		if err != nil {

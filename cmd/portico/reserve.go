@@ -19,10 +19,10 @@ func newReserve(g *globals) *cobra.Command {
 https://myapp.share.example.com. The name outlives any agent: serve it with
 "portico share reserved <name> <target>" as often as you like, and free it with
 "portico release <name>". A name is a DNS label: 1-63 of a-z, 0-9 and '-'.`,
-		Example: "  portico reserve myapp\n  portico reserve myapp --namespace team.example.com --basic-auth alice:s3cret",
+		Example: "  portico reserve myapp\n  portico reserve myapp --namespace team.example.com --basic-auth-file users.txt",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pol, err := pf.build()
+			pol, err := pf.build(cmd)
 			if err != nil {
 				return err
 			}

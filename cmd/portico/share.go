@@ -39,19 +39,21 @@ func newShare(g *globals) *cobra.Command {
 		Use:   "public <target>",
 		Short: "Share an HTTP service at a public URL until interrupted",
 		Long: `Share an HTTP service (such as http://localhost:3000) at a public URL. The share lives
-as long as this command: Ctrl-C or SIGTERM deletes it.`,
+as long as this command: Ctrl-C or SIGTERM deletes it.
+
+` + secretsHelp,
 		Example: `  portico share public http://localhost:3000
   portico share public https://localhost:8443 --insecure
   portico share public ./site --backend-mode web
   portico share public ./Caddyfile --backend-mode caddy
-  portico share public http://localhost:3000 --basic-auth alice:s3cret --deny-ip 203.0.113.0/24`,
+  portico share public http://localhost:3000 --basic-auth-file users.txt --deny-ip 203.0.113.0/24`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ag, target, err := bf.agent(args[0])
 			if err != nil {
 				return err
 			}
-			pol, err := pf.build()
+			pol, err := pf.build(cmd)
 			if err != nil {
 				return err
 			}
