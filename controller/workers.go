@@ -181,6 +181,10 @@ func (w *workers) removeShare(ctx context.Context, token string) error {
 // missing gets it back, and objects tagged with a share the store does not
 // know are removed.
 func (w *workers) reconcile(ctx context.Context) error {
+	// Frontends first: a public share's repaired Dial policy names their roles.
+	if err := w.repairFrontendRoles(ctx); err != nil {
+		return err
+	}
 	onOverlay, err := w.ziti.ShareTokens(ctx)
 	if err != nil {
 		return err
@@ -247,12 +251,16 @@ func (w *workers) reconcile(ctx context.Context) error {
 // repairDialRoles makes a private share's Dial policy name its accessors
 // again, if an accessor's change failed to reach the overlay.
 func (w *workers) repairDialRoles(ctx context.Context, sh store.Share, onOverlay []string) error {
-	if sh.ShareMode != "private" {
-		return nil
-	}
 	want, err := api.DialRoles(ctx, w.store, sh)
 	if err != nil || slices.Equal(slices.Sorted(slices.Values(onOverlay)), want) {
 		return err
+	}
+	if sh.ShareMode == "public" { // such as one made before Dial policies named namespaces
+		if err := w.ziti.SetShareDialRoles(ctx, sh.Token, want); err != nil {
+			return fmt.Errorf("repairing share %s's dial roles: %w", sh.Token, err)
+		}
+		w.logger.Info("repaired a public share's dial roles", zap.String("share", sh.Token), zap.Strings("was", onOverlay), zap.Strings("now", want))
+		return nil
 	}
 	if err := api.SyncDialRoles(ctx, w.store, w.ziti, sh.Token); err != nil {
 		// One share whose policy is gone must not hold up the others.
@@ -260,6 +268,42 @@ func (w *workers) repairDialRoles(ctx context.Context, sh store.Share, onOverlay
 		return nil
 	}
 	w.logger.Info("repaired a private share's dial roles", zap.String("share", sh.Token), zap.Strings("was", onOverlay), zap.Strings("now", want))
+	return nil
+}
+
+// repairFrontendRoles gives every frontend's identity the roles of the
+// namespaces it serves, and no others: a mapping whose role the overlay
+// missed (it did not answer), or a frontend from before namespace roles.
+func (w *workers) repairFrontendRoles(ctx context.Context) error {
+	fronts, err := w.store.Frontends(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(fronts))
+	for i, f := range fronts {
+		ids[i] = f.ZitiIdentityID
+	}
+	onOverlay, err := w.ziti.IdentityRoleAttributes(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, f := range fronts {
+		have, ok := onOverlay[f.ZitiIdentityID]
+		if !ok {
+			continue // deleted on the overlay; not the reconciler's to recreate
+		}
+		want, err := api.FrontendRoles(ctx, w.store, f.ID)
+		if err != nil {
+			return err
+		}
+		if slices.Equal(slices.Sorted(slices.Values(have)), slices.Sorted(slices.Values(want))) {
+			continue
+		}
+		if err := w.ziti.SetIdentityRoles(ctx, f.ZitiIdentityID, want); err != nil {
+			return fmt.Errorf("repairing frontend %s's roles: %w", f.ID, err)
+		}
+		w.logger.Info("repaired a frontend's roles", zap.String("frontend", f.ID), zap.Strings("was", have), zap.Strings("now", want))
+	}
 	return nil
 }
 

@@ -85,7 +85,13 @@ func readDialRoles(share string) ([]string, error) {
 // as an accessor would, without registering an access.
 func overlayDial(t *testing.T, home, share string) error {
 	t.Helper()
-	zc, err := zitiident.NewContext(filepath.Join(home, "identity.json"))
+	return overlayDialAs(t, filepath.Join(home, "identity.json"), share)
+}
+
+// overlayDialAs dials a share's service with the identity in idFile.
+func overlayDialAs(t *testing.T, idFile, share string) error {
+	t.Helper()
+	zc, err := zitiident.NewContext(idFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/status"
 )
@@ -485,5 +486,60 @@ func TestClusterStatusOfASingleController(t *testing.T) {
 			}
 		}
 		return nil
+	})
+}
+
+// A frontend identity may dial only the public shares of the namespaces its
+// frontend serves: one that serves another namespace is refused by the
+// overlay until its frontend is mapped to the share's namespace.
+func TestOnlyTheNamespacesFrontendsDialAShare(t *testing.T) {
+	_, home := account(t, "scoped")
+	ag := startCLIAgent(t, home, "share", "public", newBackend(t).URL)
+	defer ag.stop(t)
+	wantWithin(t, 10*time.Second, "the share to answer", wantStatus(ag.host, 200))
+	token, _, _ := strings.Cut(ag.host, ".") // an ephemeral share is named by its token
+
+	ctx := context.Background()
+	other := uniqueName("elsewhere") + ".localhost"
+	if _, err := stack.admin.CreateNamespace(ctx, other, false); err != nil { // closed, so other tests keep one namespace
+		t.Fatal(err)
+	}
+	fe, idFile := newFrontendRecord(t, stack.admin, t.TempDir(), "scoped", "http://{host}", other)
+	if err := overlayDialAs(t, idFile, token); err == nil {
+		t.Fatalf("frontend %s, which serves only %s, dialled a share of %s", fe.Token, other, namespace)
+	}
+	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
+		t.Fatal(err)
+	}
+	wantWithin(t, 15*time.Second, "the frontend mapped to the namespace to dial its share", func() error {
+		return overlayDialAs(t, idFile, token)
+	})
+
+	// The reconciler puts drift right: a Dial policy for every frontend (as
+	// before namespace roles), and a frontend identity without its roles.
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: stack.ziti.CtrlAddress, Username: stack.ziti.Username, Password: stack.ziti.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRoles, err := readDialRoles(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zc.SetShareDialRoles(ctx, token, []string{"#" + zitiauto.RoleFrontend}); err != nil {
+		t.Fatal(err)
+	}
+	if err := zc.SetIdentityRoles(ctx, fe.ZitiIdentityID, []string{zitiauto.RoleFrontend}); err != nil {
+		t.Fatal(err)
+	}
+	wantWithin(t, 15*time.Second, "the reconciler to repair the dial roles and the frontend's roles", func() error {
+		roles, err := readDialRoles(token)
+		if err != nil || fmt.Sprint(roles) != fmt.Sprint(wantRoles) {
+			return fmt.Errorf("dial roles %v (%v), want %v", roles, err, wantRoles)
+		}
+		got, err := zc.IdentityRoleAttributes(ctx, []string{fe.ZitiIdentityID})
+		if err != nil || len(got[fe.ZitiIdentityID]) != 3 {
+			return fmt.Errorf("frontend roles %v (%v), want portico-frontend and both namespaces'", got, err)
+		}
+		return overlayDialAs(t, idFile, token)
 	})
 }

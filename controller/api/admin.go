@@ -5,6 +5,8 @@ import (
 	"net/mail"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/controller/zitiauto"
@@ -162,11 +164,19 @@ func (a *API) mapNamespace(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	changes, err := a.store.MapNamespace(r.Context(), r.PathValue("token"), strings.ToLower(req.Namespace))
+	ctx := r.Context()
+	changes, err := a.store.MapNamespace(ctx, r.PathValue("token"), strings.ToLower(req.Namespace))
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
 	a.pub.Publish(changes)
+	// The frontend may dial the namespace's shares once its identity has
+	// the namespace's role; if the overlay does not answer now, the
+	// reconciler gives it the role.
+	if err := SyncFrontendRoles(ctx, a.store, a.ziti, r.PathValue("token")); err != nil {
+		a.logger.Warn("mapped the namespace, but could not give the frontend its role yet; the reconciler will",
+			zap.String("frontend", r.PathValue("token")), zap.Error(err))
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"frontend": r.PathValue("token"), "namespace": req.Namespace, "mapped_shares": len(changes)})
 }

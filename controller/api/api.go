@@ -26,6 +26,7 @@ type Ziti interface {
 	CreateShareService(ctx context.Context, shareToken string, bindIdentityRoles, dialIdentityRoles []string) (string, error)
 	DeleteShareService(ctx context.Context, shareToken string) error
 	SetShareDialRoles(ctx context.Context, shareToken string, identityRoles []string) error
+	SetIdentityRoles(ctx context.Context, id string, roles []string) error
 }
 
 // Publisher delivers committed mapping changes to the frontends.

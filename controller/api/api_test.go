@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/policy"
 )
 
@@ -27,6 +29,7 @@ type fakeZiti struct {
 	identities map[string]bool
 	services   map[string]bool
 	dialRoles  map[string][]string // by share token
+	roles      map[string][]string // identity role attributes, by identity id
 	fail       error
 }
 
@@ -71,6 +74,16 @@ func (f *fakeZiti) SetShareDialRoles(_ context.Context, tok string, roles []stri
 	return nil
 }
 
+func (f *fakeZiti) SetIdentityRoles(_ context.Context, id string, roles []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.roles[id] = roles
+	return nil
+}
+
 func (f *fakeZiti) DeleteShareService(_ context.Context, tok string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,7 +118,7 @@ func newEnv(t *testing.T, configure ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}, dialRoles: map[string][]string{}}, pub: &fakePublisher{}}
+	e := &env{t: t, st: st, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}, dialRoles: map[string][]string{}, roles: map[string][]string{}}, pub: &fakePublisher{}}
 	cfg := Config{AdminToken: adminToken, Version: "test"}
 	for _, c := range configure {
 		c(&cfg)
@@ -414,5 +427,40 @@ func TestOverlayWarnings(t *testing.T) {
 	tok, _ = e.setup()
 	if code := e.call("GET", "/api/v1/overlay", tok, "", &out); code != 200 || out.Warnings == nil || len(out.Warnings) != 0 {
 		t.Fatalf("GET /api/v1/overlay without warnings = %d %+v", code, out)
+	}
+}
+
+// Only the frontends that serve a share's namespace may dial it: a public
+// share's Dial policy names the namespace's role, and mapping a namespace
+// gives the frontend's identity that role.
+func TestPublicSharesAreDialledByTheirNamespacesFrontends(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	var sh ShareView
+	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &sh); code != 201 {
+		t.Fatalf("create share: %d", code)
+	}
+	stored, err := e.st.ShareByToken(context.Background(), sh.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsRole := zitiauto.NamespaceRole(stored.NamespaceID)
+	want := "#" + nsRole
+	if got := e.ziti.dialRoles[sh.Token]; len(got) != 1 || got[0] != want {
+		t.Errorf("the share's dial roles = %v, want [%s]", got, want)
+	}
+	var fronts []store.Frontend
+	e.call("GET", "/api/v1/frontends", adminToken, "", &fronts)
+	if len(fronts) != 1 {
+		t.Fatalf("%d frontends", len(fronts))
+	}
+	if got := e.ziti.roles[fronts[0].ZitiIdentityID]; !slices.Equal(got, []string{zitiauto.RoleFrontend, nsRole}) {
+		t.Errorf("the frontend's roles = %v, want portico-frontend and the namespace's", got)
+	}
+	// Another frontend, serving nothing yet, has no namespace role.
+	var other createFrontendResponse
+	e.call("POST", "/api/v1/frontends", adminToken, `{"url_template":"https://{host}"}`, &other)
+	if got := e.ziti.roles[other.ZitiIdentityID]; len(got) != 0 {
+		t.Errorf("an unmapped frontend got roles %v", got)
 	}
 }

@@ -14,13 +14,36 @@ import (
 // for a public share, its accessors' environments for a private one.
 func DialRoles(ctx context.Context, st *store.Store, sh store.Share) ([]string, error) {
 	if sh.ShareMode == "public" {
-		return []string{"#" + zitiauto.RoleFrontend}, nil
+		return []string{"#" + zitiauto.NamespaceRole(sh.NamespaceID)}, nil
 	}
 	ids, err := st.AccessIdentities(ctx, sh.Token)
 	if err != nil {
 		return nil, err
 	}
 	return zitiauto.IdentityRoles(ids), nil
+}
+
+// FrontendRoles are the role attributes a frontend's identity needs: one per
+// namespace it serves (see zitiauto.NamespaceRole).
+func FrontendRoles(ctx context.Context, st *store.Store, frontendID string) ([]string, error) {
+	ids, err := st.FrontendNamespaceIDs(ctx, frontendID)
+	if err != nil {
+		return nil, err
+	}
+	return zitiauto.FrontendRoles(ids), nil
+}
+
+// SyncFrontendRoles gives a frontend's identity the roles FrontendRoles says.
+func SyncFrontendRoles(ctx context.Context, st *store.Store, z Ziti, frontendID string) error {
+	f, err := st.Frontend(ctx, frontendID)
+	if err != nil {
+		return err
+	}
+	roles, err := FrontendRoles(ctx, st, frontendID)
+	if err != nil {
+		return err
+	}
+	return z.SetIdentityRoles(ctx, f.ZitiIdentityID, roles)
 }
 
 // syncRounds bounds SyncDialRoles while the accessors keep changing; the

@@ -256,6 +256,15 @@ func (s *Store) Frontends(ctx context.Context) ([]Frontend, error) {
 	return fs, nil
 }
 
+// FrontendNamespaceIDs lists the ids of the namespaces a frontend serves.
+func (s *Store) FrontendNamespaceIDs(ctx context.Context, frontendID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT namespace_id FROM frontend_namespaces WHERE frontend_id = ? ORDER BY namespace_id`), frontendID)
+	if err != nil {
+		return nil, fmt.Errorf("listing frontend namespaces: %w", err)
+	}
+	return collect(rows, scanString)
+}
+
 // NamespaceFrontends lists the frontends that serve a namespace.
 func (s *Store) NamespaceFrontends(ctx context.Context, namespaceID string) ([]Frontend, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+frontendColumns+` FROM frontends f JOIN frontend_namespaces fn ON fn.frontend_id = f.id WHERE fn.namespace_id = ? ORDER BY f.created_at`), namespaceID)

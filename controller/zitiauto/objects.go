@@ -24,6 +24,21 @@ const (
 // any of them may bind the account's reserved shares.
 func AccountRole(accountID string) string { return "portico-account-" + accountID }
 
+// NamespaceRole marks the identities of the frontends that serve a
+// namespace. A public share's Dial policy names it, so only the frontends
+// that serve the share's namespace may dial the share.
+func NamespaceRole(namespaceID string) string { return "portico-ns-" + namespaceID }
+
+// FrontendRoles are the role attributes of a frontend's identity that serves
+// these namespaces.
+func FrontendRoles(namespaceIDs []string) []string {
+	roles := []string{RoleFrontend}
+	for _, id := range namespaceIDs {
+		roles = append(roles, NamespaceRole(id))
+	}
+	return roles
+}
+
 // BindRoles are the identities that may serve a share: the environment
 // that made it, or for a reserved name any of its account's environments,
 // so that agents on several machines can serve one name.
@@ -123,6 +138,39 @@ func (c *Client) CreateIdentity(ctx context.Context, name string, roleAttributes
 		return "", "", fmt.Errorf("reading enrollment of identity %q: %w", name, err)
 	}
 	return id, out.Data.Enrollment.OTT.JWT, nil
+}
+
+// SetIdentityRoles makes roles the role attributes of the identity id.
+func (c *Client) SetIdentityRoles(ctx context.Context, id string, roles []string) error {
+	if roles == nil {
+		roles = []string{}
+	}
+	if err := c.call(ctx, http.MethodPatch, "identities/"+url.PathEscape(id), map[string]any{"roleAttributes": roles}, nil); err != nil {
+		return fmt.Errorf("setting the roles of identity %s: %w", id, err)
+	}
+	return nil
+}
+
+// IdentityRoleAttributes returns the role attributes of the identities
+// with these ids, by id; an id the overlay does not know is left out.
+func (c *Client) IdentityRoleAttributes(ctx context.Context, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, id := range ids {
+		var got struct {
+			Data struct {
+				RoleAttributes []string `json:"roleAttributes"`
+			} `json:"data"`
+		}
+		err := c.call(ctx, http.MethodGet, "identities/"+url.PathEscape(id), nil, &got)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading identity %s: %w", id, err)
+		}
+		out[id] = got.Data.RoleAttributes
+	}
+	return out, nil
 }
 
 // DeleteIdentity deletes the identity id; one that is already gone is fine.

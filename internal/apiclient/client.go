@@ -162,13 +162,15 @@ type Namespace struct {
 // Frontend is a frontend record; Secret and EnrollmentJWT only come back
 // when it is created.
 type Frontend struct {
-	Token         string   `json:"token"`
-	Description   string   `json:"description"`
-	URLTemplate   string   `json:"url_template"`
-	Revision      int64    `json:"revision"`
-	Namespaces    []string `json:"namespaces"`
-	Secret        string   `json:"secret,omitempty"`
-	EnrollmentJWT string   `json:"enrollment_jwt,omitempty"`
+	Token       string   `json:"token"`
+	Description string   `json:"description"`
+	URLTemplate string   `json:"url_template"`
+	Revision    int64    `json:"revision"`
+	Namespaces  []string `json:"namespaces"`
+	// ZitiIdentityID is the frontend's OpenZiti identity.
+	ZitiIdentityID string `json:"ziti_identity_id"`
+	Secret         string `json:"secret,omitempty"`
+	EnrollmentJWT  string `json:"enrollment_jwt,omitempty"`
 }
 
 // Environment is an agent's machine; EnrollmentJWT only comes back when it
