@@ -74,6 +74,10 @@ type LimitsConfig struct {
 	// per frontend) an account may make per clock hour; beyond it the API
 	// answers 429 until the next hour. Default 32 MiB.
 	JournalBytesPerHour int64 `yaml:"journal_bytes_per_hour"`
+	// NameQuarantine is how long a released reserved name stays out of
+	// other accounts' reach (its releaser may take it back at once).
+	// Default 24h.
+	NameQuarantine time.Duration `yaml:"name_quarantine"`
 }
 
 // TLSConfig names a certificate and its key, in PEM files.
@@ -205,6 +209,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 		return nil, err
 	}
 	st.SetJournalBudget(cfg.Limits.JournalBytesPerHour)
+	st.SetNameQuarantine(cfg.Limits.NameQuarantine)
 	deployment, err := st.DeploymentID(ctx, token.New(12))
 	if err != nil {
 		st.Close()

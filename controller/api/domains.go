@@ -66,16 +66,9 @@ func (a *API) addDomain(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, inputError("domain "+quote(req.Domain)+" is not a fully qualified domain name, like app.example.org"))
 		return
 	}
-	nss, err := a.store.Namespaces(r.Context())
-	if err != nil {
+	if err := a.outsideNamespaces(r.Context(), name); err != nil {
 		a.fail(w, err)
 		return
-	}
-	for _, ns := range nss {
-		if name == ns.Name || strings.HasSuffix(name, "."+ns.Name) {
-			a.fail(w, forbiddenError("domain "+name+" is inside namespace "+ns.Name+"; reserve a name there instead"))
-			return
-		}
 	}
 	d := store.Domain{Name: name, ShareToken: sh.Token, Challenge: "portico-verify=" + token.New(32), CreatedAt: now()}
 	if err := a.store.AddDomain(r.Context(), d); err != nil {
@@ -83,6 +76,21 @@ func (a *API) addDomain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, domainView(d))
+}
+
+// outsideNamespaces refuses a domain that is a namespace or inside one:
+// the namespace's own names are for its shares.
+func (a *API) outsideNamespaces(ctx context.Context, name string) error {
+	nss, err := a.store.Namespaces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ns := range nss {
+		if name == ns.Name || strings.HasSuffix(name, "."+ns.Name) {
+			return forbiddenError("domain " + name + " is inside namespace " + ns.Name + "; reserve a name there instead")
+		}
+	}
+	return nil
 }
 
 func (a *API) listDomains(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +125,11 @@ func (a *API) verifyDomain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !d.Verified() {
+		// A namespace may have been made around the domain since it was added.
+		if err := a.outsideNamespaces(r.Context(), d.Name); err != nil {
+			a.fail(w, err)
+			return
+		}
 		if err := a.checkChallenge(r.Context(), d); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, "unverified", err.Error())
 			return
@@ -139,7 +152,8 @@ func (a *API) verifyDomain(w http.ResponseWriter, r *http.Request) {
 // record does not prove control yet.
 func (a *API) checkChallenge(ctx context.Context, d store.Domain) error {
 	name := ChallengePrefix + d.Name
-	txts, err := a.cfg.Resolver.LookupTXT(ctx, name)
+	// Fully qualified, so that the resolver's search domains are never tried.
+	txts, err := a.cfg.Resolver.LookupTXT(ctx, name+".")
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/porticoproxy/portico/internal/mapping"
 )
@@ -60,12 +61,25 @@ func TestReservedNames(t *testing.T) {
 		t.Errorf("removing a gone agent: %d, want 404", code)
 	}
 
-	// Released, the name is free again.
+	// Released, the name waits out its quarantine before another account
+	// may take it, so links to it cannot be caught by a stranger at once;
+	// its releaser may take it back.
 	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token, alice, "", nil); code != 204 {
 		t.Fatalf("release: %d", code)
 	}
+	if code := e.call("POST", "/api/v1/shares", bob, `{"environment_id":"`+bobEnv+`","reserved":true,"name":"myapp"}`, &got); code != 409 || !strings.Contains(got.Message, "released recently; another account may reserve it from") {
+		t.Errorf("another account takes a just released name: %d %+v, want 409", code, got)
+	}
+	if code := e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","reserved":true,"name":"myapp"}`, &sh); code != 201 {
+		t.Fatalf("its releaser takes the name back: %d", code)
+	}
+	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token, alice, "", nil); code != 204 {
+		t.Fatalf("release: %d", code)
+	}
+	e.st.SetNameQuarantine(time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // the quarantine is a duration; this one is over
 	if code := e.call("POST", "/api/v1/shares", bob, `{"environment_id":"`+bobEnv+`","reserved":true,"name":"myapp"}`, &sh); code != 201 {
-		t.Errorf("a released name could not be reserved again: %d", code)
+		t.Errorf("another account after the quarantine: %d, want 201", code)
 	}
 }
 
@@ -103,7 +117,9 @@ func TestClosedNamespaceNeedsAGrant(t *testing.T) {
 	}
 }
 
-// fakeResolver answers TXT lookups from a map; a missing name is NXDOMAIN.
+// fakeResolver answers TXT lookups from a map of fully qualified names (a
+// name without the final dot would be tried under the search domains); a
+// missing name is NXDOMAIN.
 type fakeResolver map[string][]string
 
 func (f fakeResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
@@ -161,7 +177,7 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 	if code := e.call("POST", verify, alice, "", &got); code != 422 || !strings.Contains(got.Message, "no TXT record at _portico-challenge.app.example.org") {
 		t.Errorf("verify without a record: %d %+v", code, got)
 	}
-	dns["_portico-challenge.app.example.org"] = []string{"something else"}
+	dns["_portico-challenge.app.example.org."] = []string{"something else"}
 	if code := e.call("POST", verify, alice, "", &got); code != 422 || !strings.Contains(got.Message, `holds "something else"`) {
 		t.Errorf("verify with a wrong record: %d %+v", code, got)
 	}
@@ -169,7 +185,7 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 		t.Fatalf("an unverified domain was published: %+v", e.pub.changes[published:])
 	}
 
-	dns["_portico-challenge.app.example.org"] = []string{"something else", d.TXTValue}
+	dns["_portico-challenge.app.example.org."] = []string{"something else", d.TXTValue}
 	if code := e.call("POST", verify, alice, "", &d); code != 200 || !d.Verified {
 		t.Fatalf("verify: %d %+v", code, d)
 	}
@@ -177,10 +193,39 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 	if last.Name != "app.example.org" || last.Share != sh.Token || last.Op != mapping.Upsert {
 		t.Errorf("verifying published %+v, want app.example.org mapped to %s", last, sh.Token)
 	}
+	// A namespace made around an unverified claim is allowed (a claim
+	// cannot block the admin); the claim can then no longer be verified.
+	var claim DomainView
+	if code := e.call("POST", "/api/v1/shares/"+bobSh.Token+"/domains", bob, `{"domain":"www.bob.example.net"}`, &claim); code != 201 {
+		t.Fatalf("bob claims www.bob.example.net: %d", code)
+	}
+	if code := e.call("POST", "/api/v1/namespaces", adminToken, `{"name":"bob.example.net"}`, &got); code != 201 {
+		t.Fatalf("a namespace around an unverified claim: %d %+v", code, got)
+	}
+	dns["_portico-challenge.www.bob.example.net."] = []string{claim.TXTValue}
+	if code := e.call("POST", "/api/v1/shares/"+bobSh.Token+"/domains/www.bob.example.net/verify", bob, "", &got); code != 403 || !strings.Contains(got.Message, "inside namespace bob.example.net") {
+		t.Errorf("verifying a claim a namespace now holds: %d %+v, want 403", code, got)
+	}
 	// Bob's record cannot take it over.
-	dns["_portico-challenge.app.example.org"] = append(dns["_portico-challenge.app.example.org"], bobD.TXTValue)
+	dns["_portico-challenge.app.example.org."] = append(dns["_portico-challenge.app.example.org."], bobD.TXTValue)
 	if code := e.call("POST", "/api/v1/shares/"+bobSh.Token+"/domains/app.example.org/verify", bob, "", &got); code != 409 {
 		t.Errorf("bob verifies a domain alice holds: %d %+v, want 409", code, got)
+	}
+
+	// A namespace made later may not take in the domain.
+	for _, ns := range []string{"example.org", "app.example.org"} {
+		if code := e.call("POST", "/api/v1/namespaces", adminToken, `{"name":"`+ns+`"}`, &got); code != 409 || !strings.Contains(got.Message, "would hold the custom domain app.example.org") {
+			t.Errorf("namespace %s over the domain: %d %+v, want 409", ns, code, got)
+		}
+	}
+	if code := e.call("POST", "/api/v1/namespaces", adminToken, `{"name":"other.example.org"}`, &got); code != 201 {
+		t.Errorf("a namespace beside the domain: %d %+v, want 201", code, got)
+	}
+	// An IP address is no domain.
+	for _, ip := range []string{"192.0.2.1", "10.0.0.1.", "a.b.123"} {
+		if code := e.call("POST", "/api/v1/shares/"+sh.Token+"/domains", alice, `{"domain":"`+ip+`"}`, &got); code != 400 {
+			t.Errorf("domain %s: %d %+v, want 400", ip, code, got)
+		}
 	}
 
 	var list []DomainView

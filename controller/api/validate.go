@@ -15,10 +15,16 @@ func validDNSName(name string) error {
 	if name == "" || len(name) > 253 {
 		return fmt.Errorf("%q is not a DNS name", name)
 	}
-	for _, l := range strings.Split(name, ".") {
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
 		if !labelRE.MatchString(l) {
 			return fmt.Errorf("%q is not a DNS name: label %q must be 1-63 of a-z, 0-9 and '-', not starting or ending with '-'", name, l)
 		}
+	}
+	// A top-level label of digits alone is no domain (RFC 3696), and it
+	// makes 192.0.2.1 look like one.
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
+		return fmt.Errorf("%q is an IP address or ends in a numeric label, not a DNS name", name)
 	}
 	return nil
 }

@@ -76,8 +76,12 @@ func (s *Store) Instances(ctx context.Context, since time.Time) ([]Instance, err
 }
 
 // ForgetStale deletes controller and instance rows that stopped
-// heartbeating before the given time.
+// heartbeating before the given time, and released names whose quarantine
+// is over.
 func (s *Store) ForgetStale(ctx context.Context, before time.Time) error {
+	if err := s.forgetReleasedNames(ctx); err != nil {
+		return err
+	}
 	for _, table := range []string{"controllers", "frontend_instances"} {
 		if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE heartbeat_at < ?`), before); err != nil {
 			return fmt.Errorf("forgetting stale %s: %w", table, err)

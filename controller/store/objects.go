@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -138,15 +139,32 @@ func (s *Store) DeleteEnvironment(ctx context.Context, accountID, id string) ([]
 }
 
 // CreateNamespace adds a namespace.
+// A namespace that holds a share's verified custom domain (the domain is
+// the namespace or inside it) is refused: its names would compete with the
+// domain for the same hosts. (An unverified one is checked again when it is
+// verified.)
 func (s *Store) CreateNamespace(ctx context.Context, n Namespace) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO namespaces (id, name, open, created_at) VALUES (?, ?, ?, ?)`), n.ID, n.Name, n.Open, n.CreatedAt)
-	if isUnique(err) {
-		return fmt.Errorf("namespace %s: %w", n.Name, ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("creating namespace: %w", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT name FROM domains WHERE verified_at IS NOT NULL AND (name = ? OR name LIKE ?) ORDER BY name`), n.Name, "%."+n.Name)
+		if err != nil {
+			return fmt.Errorf("reading domains: %w", err)
+		}
+		inside, err := collect(rows, scanString)
+		if err != nil {
+			return err
+		}
+		if len(inside) > 0 {
+			return fmt.Errorf("namespace %s would hold the custom domain %s of a share: %w", n.Name, strings.Join(inside, ", "), ErrConflict)
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO namespaces (id, name, open, created_at) VALUES (?, ?, ?, ?)`), n.ID, n.Name, n.Open, n.CreatedAt)
+		if isUnique(err) {
+			return fmt.Errorf("namespace %s: %w", n.Name, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("creating namespace: %w", err)
+		}
+		return nil
+	})
 }
 
 func scanNamespace(row interface{ Scan(...any) error }) (Namespace, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -66,6 +67,11 @@ type FrontendChange struct {
 func (s *Store) CreateShare(ctx context.Context, sh Share) ([]FrontendChange, error) {
 	var changes []FrontendChange
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if sh.Reserved {
+			if err := s.checkQuarantine(ctx, tx, sh); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO shares (token, account_id, environment_id, namespace_id, name, share_mode, backend_mode, target, ziti_service_id, reserved, closed, policy, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			sh.Token, sh.AccountID, sh.EnvironmentID, sh.NamespaceID, sh.Name, sh.ShareMode, sh.BackendMode, sh.Target, sh.ZitiServiceID, sh.Reserved, sh.Closed, string(sh.Policy), sh.CreatedAt)
 		if isUnique(err) {
@@ -138,6 +144,13 @@ func (s *Store) removeShare(ctx context.Context, where string, args ...any) (Sha
 func (s *Store) deleteShare(ctx context.Context, tx *sql.Tx, sh Share) ([]FrontendChange, error) {
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM shares WHERE token = ?`), sh.Token); err != nil {
 		return nil, fmt.Errorf("deleting share: %w", err)
+	}
+	if sh.Reserved {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO released_names (namespace_id, name, account_id, released_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (namespace_id, name) DO UPDATE SET account_id = excluded.account_id, released_at = excluded.released_at`),
+			sh.NamespaceID, sh.Name, sh.AccountID, now()); err != nil {
+			return nil, fmt.Errorf("recording the released name: %w", err)
+		}
 	}
 	keys, err := s.shareMappings(ctx, tx, sh.Token)
 	if err != nil {
@@ -252,4 +265,45 @@ func (s *Store) namespaceFrontendIDs(ctx context.Context, tx *sql.Tx, namespaceI
 		return nil, fmt.Errorf("listing namespace frontends: %w", err)
 	}
 	return collect(rows, scanString)
+}
+
+// DefaultNameQuarantine is how long a released reserved name stays out of
+// other accounts' reach unless configured otherwise.
+const DefaultNameQuarantine = 24 * time.Hour
+
+// SetNameQuarantine sets how long a released reserved name stays out of
+// other accounts' reach; zero or less means DefaultNameQuarantine.
+func (s *Store) SetNameQuarantine(d time.Duration) {
+	if d <= 0 {
+		d = DefaultNameQuarantine
+	}
+	s.nameQuarantine = d
+}
+
+// checkQuarantine refuses a reserved name that another account released
+// less than the quarantine ago; its own releaser may take it back at once.
+func (s *Store) checkQuarantine(ctx context.Context, tx *sql.Tx, sh Share) error {
+	var owner string
+	var released time.Time
+	err := tx.QueryRowContext(ctx, s.q(`SELECT account_id, released_at FROM released_names WHERE namespace_id = ? AND name = ?`), sh.NamespaceID, sh.Name).
+		Scan(&owner, &released)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading released names: %w", err)
+	}
+	if free := released.Add(s.nameQuarantine); owner != sh.AccountID && now().Before(free) {
+		return fmt.Errorf("name %s was released recently; another account may reserve it from %s: %w",
+			sh.Host(), free.Format(time.RFC3339), ErrConflict)
+	}
+	return nil
+}
+
+// forgetReleasedNames drops the released names whose quarantine is over.
+func (s *Store) forgetReleasedNames(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM released_names WHERE released_at < ?`), now().Add(-s.nameQuarantine)); err != nil {
+		return fmt.Errorf("forgetting released names: %w", err)
+	}
+	return nil
 }

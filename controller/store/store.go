@@ -41,6 +41,8 @@ type Store struct {
 	postgres bool
 	// journalBudget is the bytes of mapping changes an account may journal per hour.
 	journalBudget int64
+	// nameQuarantine is how long a released reserved name waits for other accounts.
+	nameQuarantine time.Duration
 }
 
 // Open opens the database named by dsn and applies any pending migrations.
@@ -63,7 +65,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}
-	s := &Store{db: db, journalBudget: DefaultJournalBudget}
+	s := &Store{db: db, journalBudget: DefaultJournalBudget, nameQuarantine: DefaultNameQuarantine}
 	if err := s.migrate(ctx, goose.DialectSQLite3); err != nil {
 		db.Close()
 		return nil, err
@@ -90,7 +92,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating migration lock: %w", err)
 	}
-	s := &Store{db: db, postgres: true, journalBudget: DefaultJournalBudget}
+	s := &Store{db: db, postgres: true, journalBudget: DefaultJournalBudget, nameQuarantine: DefaultNameQuarantine}
 	if err := s.migrate(ctx, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
 		db.Close()
 		return nil, err
