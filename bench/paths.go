@@ -111,8 +111,8 @@ http://:%[2]s {
 	portico := path{name: pathPortico, addr: d.fronts[0].httpAddr, host: u.Hostname(), proc: d.fronts[0].Proc}
 	share, _, _ := strings.Cut(u.Hostname(), ".")
 
-	// (c) The ceiling: a frontend identity, so the share's Dial policy
-	// admits it, used by nothing else.
+	// (c) The ceiling: the identity of a frontend of the namespace, so the
+	// share's Dial policy admits it, used by nothing else.
 	_, idFile, err := d.enrollFrontend(ctx, "ceiling", "http://{host}")
 	if err != nil {
 		return nil, err

@@ -172,6 +172,10 @@ func (d *deployment) enrollFrontend(ctx context.Context, description, urlTemplat
 	if err != nil {
 		return fe, "", err
 	}
+	// Only the frontends of a share's namespace may dial it.
+	if err := d.admin.MapNamespace(ctx, fe.Token, d.namespace); err != nil {
+		return fe, "", err
+	}
 	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
 	if err != nil {
 		return fe, "", err
@@ -190,9 +194,6 @@ func (d *deployment) startFrontend(ctx context.Context, h *harness, i int, amqpU
 		return nil, err
 	}
 	f.token = fe.Token
-	if err := d.admin.MapNamespace(ctx, fe.Token, d.namespace); err != nil {
-		return nil, err
-	}
 	name := fmt.Sprintf("frontend-%d", i)
 	fdir := filepath.Join(d.dir, name)
 	amqpLine := ""

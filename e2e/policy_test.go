@@ -8,11 +8,18 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/testenv"
 )
 
 // headerBackend answers with the request headers it received, as JSON.
@@ -208,5 +215,94 @@ func TestOIDCLoginRoundTrip(t *testing.T) {
 	idp.QueueUser(&mockoidc.MockUser{Subject: "bob", Email: "bob@elsewhere.org", EmailVerified: true})
 	if resp, _ := do(t, browser(), ag.host, nil); resp.StatusCode != 403 {
 		t.Errorf("an email outside example.com: %d, want 403", resp.StatusCode)
+	}
+}
+
+// One account's large policies once kept every new or restarted frontend
+// from loading any route: the snapshot outgrew gRPC's 4 MiB message limit.
+// An account fills a namespace with 160 reserved names, each with a policy
+// near the 32 KiB bound (4.6 MB in all); a frontend started afterwards loads
+// every one and serves a share there, and a policy over the bound is refused.
+func TestLargePoliciesDoNotStopAFreshFrontend(t *testing.T) {
+	acct, home := account(t, "bigpolicies")
+	ctx := context.Background()
+	ns := uniqueName("big") + ".localhost"
+	if _, err := stack.admin.CreateNamespace(ctx, ns, false); err != nil { // closed: other tests' accounts keep one namespace
+		t.Fatal(err)
+	}
+	if err := stack.admin.GrantNamespace(ctx, ns, acct.Email); err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		EnvironmentID string `json:"environment_id"`
+	}
+	raw, err := os.ReadFile(filepath.Join(home, "environment.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &env)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := apiclient.New(stack.apiURL, acct.Token)
+	big := func(values int) *policy.Policy {
+		p := &policy.Policy{ResponseHeaders: policy.HeaderRules{Set: map[string]string{}}}
+		for i := range values {
+			p.ResponseHeaders.Set[fmt.Sprintf("X-Filler-%d", i)] = strings.Repeat("x", policy.MaxValueBytes)
+		}
+		return p
+	}
+	if _, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, Namespace: ns, Reserved: true, Name: "too-big", Policy: big(9)}); !apiclient.IsStatus(err, 400) {
+		t.Fatalf("a 36 KiB policy: %v, want 400", err)
+	}
+
+	const names = 160
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		tokens []string
+		failed error
+	)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < names; i += 4 {
+				sh, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, Namespace: ns, Reserved: true, Name: fmt.Sprintf("big-%03d", i), Policy: big(7)})
+				mu.Lock()
+				if err != nil && failed == nil {
+					failed = err
+				}
+				if err == nil {
+					tokens = append(tokens, sh.Token)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() { // released, so the reconciler has less to look at
+		for _, tok := range tokens {
+			cl.DeleteShare(context.Background(), tok)
+		}
+	})
+	if failed != nil {
+		t.Fatalf("reserving the names: %v", failed)
+	}
+	// The frontend record comes first (an agent prints its URL once a
+	// frontend serves the namespace); its instance starts after everything.
+	fe, idFile := newFrontendRecord(t, stack.admin, t.TempDir(), "big-policies", "http://{host}", ns)
+	ag := startCLIAgent(t, home, "share", "public", newBackend(t).URL, "--namespace", ns)
+	defer ag.stop(t)
+	f := newFrontendProc(t.TempDir(), "fresh", []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())
+	t.Cleanup(f.Kill)
+	f.start(t)
+	f.waitLoaded(t)
+	_, ms, err := adminMappings(f.adminAddr)
+	if err != nil || len(ms) != names+1 {
+		t.Fatalf("the fresh frontend holds %d mappings (%v), want %d\n%s", len(ms), err, names+1, f.LogTail())
+	}
+	wantWithin(t, 10*time.Second, "the share through the fresh frontend", f.serves(ag.host))
+	if code, _, err := f.get("big-000."+ns, "/"); err != nil || code != http.StatusBadGateway {
+		t.Errorf("a reserved name with a large policy and no agent: %d %v, want 502 offline", code, err)
 	}
 }
