@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -77,6 +79,21 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// expand resolves the placeholders in each named field. A placeholder that
+// is unknown or empty is an error, as in Caddy's own modules: a typo such as
+// {env.PORTICO_AMQPP} must not quietly turn the broker off.
+func expand(module string, fields map[string]*string) error {
+	repl := caddy.NewReplacer()
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		v, err := repl.ReplaceOrErr(*fields[name], true, true)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", module, name, err)
+		}
+		*fields[name] = v
+	}
+	return nil
+}
+
 // runtimes holds one runtime per distinct app config.
 var runtimes = caddy.NewUsagePool()
 
@@ -84,17 +101,14 @@ var runtimes = caddy.NewUsagePool()
 // does no network I/O, so `caddy validate` stays offline.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	repl := caddy.NewReplacer()
-	for i, c := range a.Controllers {
-		a.Controllers[i] = repl.ReplaceAll(c, "")
+	fields := map[string]*string{"frontend": &a.Frontend, "secret": &a.Secret, "identity": &a.Identity, "cache_dir": &a.CacheDir,
+		"amqp": &a.AMQPURL, "amqp_exchange": &a.AMQPExchange, "tls_ca": &a.TLSCA}
+	for i := range a.Controllers {
+		fields[fmt.Sprintf("controllers[%d]", i)] = &a.Controllers[i]
 	}
-	a.Frontend = repl.ReplaceAll(a.Frontend, "")
-	a.Secret = repl.ReplaceAll(a.Secret, "")
-	a.Identity = repl.ReplaceAll(a.Identity, "")
-	a.CacheDir = repl.ReplaceAll(a.CacheDir, "")
-	a.AMQPURL = repl.ReplaceAll(a.AMQPURL, "")
-	a.AMQPExchange = repl.ReplaceAll(a.AMQPExchange, "")
-	a.TLSCA = repl.ReplaceAll(a.TLSCA, "")
+	if err := expand("portico app", fields); err != nil {
+		return err
+	}
 	if a.CacheDir == "" {
 		a.CacheDir = filepath.Join(caddy.AppDataDir(), "portico")
 	}

@@ -116,3 +116,28 @@ func TestCaddyfileExampleIsValid(t *testing.T) {
 		t.Fatalf("Caddyfile.example does not validate: %v", err)
 	}
 }
+
+// A placeholder that resolves to nothing, such as a misspelt environment
+// variable, stops the config instead of quietly turning a setting off.
+func TestPlaceholderTyposAreErrors(t *testing.T) {
+	t.Setenv("PORTICO_FRONTEND_SECRET", "secret")
+	for field, line := range map[string]string{
+		"amqp":       "amqp {env.PORTICO_AMQPP_MISSPELT}",
+		"cookie_key": "oauth {\n\t\t\tcookie_key {env.PORTICO_COOKIE_MISSPELT}\n\t\t\tgithub id secret\n\t\t}",
+	} {
+		t.Run(field, func(t *testing.T) {
+			src := "{\n\tportico {\n\t\tcontrollers 127.0.0.1:1\n\t\tfrontend fe\n\t\tsecret {env.PORTICO_FRONTEND_SECRET}\n\t\tidentity /nonexistent.json\n\t\t" + line + "\n\t}\n}\n\nhttp://*.share.test {\n\tportico\n}\n"
+			cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+			if err != nil {
+				t.Fatalf("adapting: %v", err)
+			}
+			var c caddy.Config
+			if err := json.Unmarshal(cfg, &c); err != nil {
+				t.Fatal(err)
+			}
+			if err := caddy.Validate(&c); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "MISSPELT") {
+				t.Errorf("a misspelt variable in %s: %v, want an error naming both", field, err)
+			}
+		})
+	}
+}

@@ -104,13 +104,13 @@ type oauthRuntime struct {
 // provision resolves placeholders, checks the config and builds the
 // providers. It does no network I/O: OIDC discovery happens on first use.
 func (c *OAuthConfig) provision() (*oauthRuntime, error) {
-	repl := caddy.NewReplacer()
-	c.CookieKey = repl.ReplaceAll(c.CookieKey, "")
+	fields := map[string]*string{"cookie_key": &c.CookieKey}
 	for i := range c.Providers {
 		p := &c.Providers[i]
-		p.Issuer = repl.ReplaceAll(p.Issuer, "")
-		p.ClientID = repl.ReplaceAll(p.ClientID, "")
-		p.ClientSecret = repl.ReplaceAll(p.ClientSecret, "")
+		fields[p.Name+".issuer"], fields[p.Name+".client_id"], fields[p.Name+".client_secret"] = &p.Issuer, &p.ClientID, &p.ClientSecret
+	}
+	if err := expand("oauth", fields); err != nil {
+		return nil, err
 	}
 	if err := c.validate(); err != nil {
 		return nil, err

@@ -42,7 +42,10 @@ func (PostgresStorage) CaddyModule() caddy.ModuleInfo {
 
 // Provision takes a reference to the database's pool; it connects lazily.
 func (s *PostgresStorage) Provision(caddy.Context) error {
-	s.key = caddy.NewReplacer().ReplaceAll(s.DSN, "")
+	s.key = s.DSN
+	if err := expand("portico_postgres storage", map[string]*string{"dsn": &s.key}); err != nil {
+		return err
+	}
 	if s.key == "" {
 		return errors.New("portico_postgres storage: a dsn is required")
 	}
