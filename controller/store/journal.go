@@ -123,10 +123,9 @@ func (s *Store) Changes(ctx context.Context, frontendID string, after int64, pag
 		if err := rows.Scan(&c.Revision, &op, &c.Name, &c.Share, &policy); err != nil {
 			return nil, 0, false, fmt.Errorf("reading journal: %w", err)
 		}
-		if op == mapping.Delete.String() {
-			c.Op = mapping.Delete
-		} else {
-			c.Op = mapping.Upsert
+		// An op the journal does not know is a broken entry, never an upsert.
+		if c.Op, err = mapping.ParseOp(op); err != nil {
+			return nil, 0, false, fmt.Errorf("journal entry %d: %w", c.Revision, err)
 		}
 		if policy != "" {
 			c.Policy = []byte(policy)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -42,6 +43,7 @@ func TestStore(t *testing.T) {
 		{"DomainsMapOnlyOnceVerified", testDomainsMapOnlyOnceVerified},
 		{"ClosedNamespaceGrants", testClosedNamespaceGrants},
 		{"PrivateShareAccesses", testPrivateShareAccesses},
+		{"UnknownJournalOpIsAnError", testUnknownJournalOpIsAnError},
 	}
 	for _, kind := range kinds {
 		t.Run(kind.name, func(t *testing.T) {
@@ -354,5 +356,19 @@ func TestTwoControllersShareOneDatabase(t *testing.T) {
 				t.Errorf("%s: %s replays to %s, stored %s", fe, m.Name, m.Share, stored[m.Name])
 			}
 		}
+	}
+}
+
+// An entry whose op the journal does not know is broken: Changes fails (and
+// the frontend takes a snapshot) rather than reading it as an upsert.
+func testUnknownJournalOpIsAnError(t *testing.T, s *Store) {
+	f := newFixture(t, s, "op")
+	ctx := context.Background()
+	_, err := s.CreateShare(ctx, f.share("s1"))
+	must(t, err)
+	_, err = s.db.ExecContext(ctx, s.q(`UPDATE journal SET op = 'rename' WHERE frontend_id = ?`), f.fronts[0])
+	must(t, err)
+	if _, _, _, err := s.Changes(ctx, f.fronts[0], 0, Page{Entries: 10}); err == nil || !strings.Contains(err.Error(), `unknown op "rename"`) {
+		t.Errorf("Changes over an unknown op: %v, want an error", err)
 	}
 }

@@ -54,14 +54,9 @@ func Decode(body []byte) (frontend string, c mapping.Change, err error) {
 	if err := json.Unmarshal(body, &m); err != nil {
 		return "", mapping.Change{}, fmt.Errorf("decoding change: %w", err)
 	}
-	var op mapping.Op
-	switch m.Op {
-	case "upsert":
-		op = mapping.Upsert
-	case "delete":
-		op = mapping.Delete
-	default:
-		return "", mapping.Change{}, fmt.Errorf("unknown op %q", clip(m.Op))
+	op, err := mapping.ParseOp(m.Op)
+	if err != nil {
+		return "", mapping.Change{}, err
 	}
 	policy := []byte(m.Policy)
 	if string(policy) == "null" {
@@ -78,21 +73,13 @@ func Decode(body []byte) (frontend string, c mapping.Change, err error) {
 	return m.Frontend, c, nil
 }
 
-// validate holds the rules that Encode and Decode share.
+// validate holds the rules that Encode and Decode share: a frontend, and
+// the rules of every change.
 func validate(frontend string, c mapping.Change) error {
-	switch {
-	case frontend == "":
+	if frontend == "" {
 		return errors.New("change without a frontend")
-	case c.Revision <= 0:
-		return fmt.Errorf("revision %d is not positive", c.Revision)
-	case c.Op != mapping.Upsert && c.Op != mapping.Delete:
-		return fmt.Errorf("unknown op %d", c.Op)
-	case c.Name == "":
-		return fmt.Errorf("revision %d has no name", c.Revision)
-	case c.Op == mapping.Upsert && c.Share == "":
-		return fmt.Errorf("upsert of %q without a share", clip(c.Name))
 	}
-	return nil
+	return c.Validate()
 }
 
 // clip shortens a string from a message before it goes into an error, since the body may be

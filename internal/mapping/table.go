@@ -3,6 +3,7 @@
 package mapping
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -31,6 +32,17 @@ func (o Op) String() string {
 	return "unknown"
 }
 
+// ParseOp reads an op by its name, as String writes it.
+func ParseOp(name string) (Op, error) {
+	switch name {
+	case "upsert":
+		return Upsert, nil
+	case "delete":
+		return Delete, nil
+	}
+	return 0, fmt.Errorf("unknown op %.64q", name) // at most 64 bytes of what may be hostile
+}
+
 // Mapping binds a host name to a share.
 type Mapping struct {
 	Name   string `json:"name"`
@@ -47,6 +59,23 @@ type Change struct {
 	Revision int64 `json:"revision"`
 	Op       Op    `json:"op"`
 	Mapping
+}
+
+// Validate reports what makes c no well-formed change: a revision below 1,
+// an unknown op, no name, or an upsert without a share. Every codec of
+// changes (the journal, the sync service, the broker) checks with it.
+func (c Change) Validate() error {
+	switch {
+	case c.Revision <= 0:
+		return fmt.Errorf("revision %d is not positive", c.Revision)
+	case c.Op != Upsert && c.Op != Delete:
+		return fmt.Errorf("change %d has unknown op %d", c.Revision, c.Op)
+	case c.Name == "":
+		return fmt.Errorf("revision %d has no name", c.Revision)
+	case c.Op == Upsert && c.Share == "":
+		return fmt.Errorf("upsert of %.64q without a share", c.Name)
+	}
+	return nil
 }
 
 // Route is what a request for a mapped host resolves to. Routes are built

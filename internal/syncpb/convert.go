@@ -55,9 +55,6 @@ func ToChange(c *Change) (mapping.Change, error) {
 		return out, fmt.Errorf("change %d has unknown op %v", c.GetRevision(), c.GetOp())
 	}
 	m := c.GetMapping()
-	if c.GetRevision() <= 0 || m.GetName() == "" || (out.Op == mapping.Upsert && m.GetShare() == "") {
-		return out, fmt.Errorf("change %d is incomplete", c.GetRevision())
-	}
 	out.Name, out.Share, out.Policy = m.GetName(), m.GetShare(), m.GetPolicy()
-	return out, nil
+	return out, out.Validate()
 }
