@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 var sizes = []int{10_000, 100_000, 1_000_000}
@@ -33,13 +34,13 @@ func BenchmarkLookup(b *testing.B) {
 				hosts[i] = m.Name + ":443"
 			}
 			before := heap()
-			t := mapping.NewTable()
+			t := routes.NewTable()
 			t.Replace(1, ms)
 			perMapping := float64(heap()-before) / float64(n)
 			b.ResetTimer()
 			i := 0
 			for b.Loop() {
-				if r, _ := t.Lookup(mapping.NormalizeHost(hosts[i])); r == nil {
+				if r, _ := t.Lookup(routes.NormalizeHost(hosts[i])); r == nil {
 					b.Fatal("miss")
 				}
 				if i++; i == n {
@@ -58,13 +59,13 @@ func BenchmarkBootFromCache(b *testing.B) {
 	for _, n := range sizes[1:] {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "cache.json")
-			t := mapping.NewTable()
+			t := routes.NewTable()
 			t.Replace(1, mappings(n))
 			if err := t.Save(path); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if ok, err := mapping.NewTable().Load(path); !ok || err != nil {
+				if ok, err := routes.NewTable().Load(path); !ok || err != nil {
 					b.Fatal(ok, err)
 				}
 			}
@@ -78,7 +79,7 @@ func BenchmarkReplace(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			ms := mappings(n)
 			for b.Loop() {
-				mapping.NewTable().Replace(1, ms)
+				routes.NewTable().Replace(1, ms)
 			}
 		})
 	}

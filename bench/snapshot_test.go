@@ -17,7 +17,7 @@ import (
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/syncapi"
 	"github.com/porticoproxy/portico/controller/token"
-	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/syncclient"
 )
 
@@ -42,7 +42,7 @@ func BenchmarkBootFromSnapshot(b *testing.B) {
 			}
 			ctx := context.Background()
 			for b.Loop() {
-				table := mapping.NewTable()
+				table := routes.NewTable()
 				c, err := syncclient.New(syncclient.Config{Controllers: []string{srv.addr}, Frontend: srv.frontend, Secret: srv.secret, Instance: "bench"}, table, zap.NewNop())
 				if err != nil {
 					b.Fatal(err)

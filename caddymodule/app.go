@@ -24,8 +24,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/internal/broker"
-	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/syncclient"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -185,7 +185,7 @@ func (a *App) Cleanup() error {
 type runtime struct {
 	frontend string
 	identity string
-	table    *mapping.Table
+	table    *routes.Table
 	logger   *zap.Logger
 	client   *syncclient.Client
 	// failedLogins counts basic-auth failures per client and share; it
@@ -211,7 +211,7 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portico app: %w", err)
 	}
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	client, err := syncclient.New(syncclient.Config{
 		Controllers:    a.Controllers,
 		Frontend:       a.Frontend,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 // fakeOverlay stands in for OpenZiti: every share's service is the test's
@@ -73,7 +74,7 @@ func freeAddr(t *testing.T) string {
 
 // caddyFrontend is a real Caddy running the portico modules in-process.
 type caddyFrontend struct {
-	table   *mapping.Table
+	table   *routes.Table
 	overlay *fakeOverlay
 	// servers maps a server name to its address.
 	servers map[string]string

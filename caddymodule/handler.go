@@ -17,15 +17,15 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 func init() {
 	caddy.RegisterModule(Share{})
 }
 
-// routeVar is the request variable that carries the matched *mapping.Route
+// routeVar is the request variable that carries the matched *routes.Route
 // from portico_share to the dynamic upstreams.
 const routeVar = "portico.route"
 
@@ -53,7 +53,7 @@ const (
 // X-Portico-Auth; last, the policy's header rules apply. A share whose policy
 // does not compile refuses every request with 503.
 type Share struct {
-	table        *mapping.Table
+	table        *routes.Table
 	oauth        *oauthRuntime
 	failedLogins *policy.FailedLogins
 	// refusals logs shares refused for a broken policy, and the detail of
@@ -85,7 +85,7 @@ func (s *Share) Provision(ctx caddy.Context) error {
 }
 
 func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	host := mapping.NormalizeHost(r.Host)
+	host := routes.NormalizeHost(r.Host)
 	route, loaded := s.table.Lookup(host)
 	if route == nil {
 		if !loaded {
@@ -113,7 +113,7 @@ func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 // public rewrites an error from the handlers after this one (the proxy's,
 // which can hold OpenZiti's errors and service names) into what a visitor
 // needs to know, keeping the original as the detail for the log.
-func (s *Share) public(route *mapping.Route, err error) error {
+func (s *Share) public(route *routes.Route, err error) error {
 	var he caddyhttp.HandlerError
 	if !errors.As(err, &he) {
 		return err
@@ -151,7 +151,7 @@ func withDetail(status int, public string, detail error) error {
 
 // logDetail logs the detail of an error that hides it from visitors, each
 // message at most once a minute, and returns err.
-func (s *Share) logDetail(route *mapping.Route, err error) error {
+func (s *Share) logDetail(route *routes.Route, err error) error {
 	var d *detailed
 	if errors.As(err, &d) && d.detail != nil {
 		s.refusals.Warn(d.public, zap.String("share", route.Share), zap.Error(d.detail))
@@ -161,7 +161,7 @@ func (s *Share) logDetail(route *mapping.Route, err error) error {
 
 // noneAvailable reports whether the proxy has marked every agent of the
 // share down after failed dials, which it answers with 503.
-func noneAvailable(route *mapping.Route) bool {
+func noneAvailable(route *routes.Route) bool {
 	for _, u := range route.Upstreams {
 		if u.Host == nil || u.Available() {
 			return false
@@ -172,7 +172,7 @@ func noneAvailable(route *mapping.Route) bool {
 
 // enforce applies route's access policy to r. It returns the writer to go on
 // with, or done when it has answered the request itself.
-func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *mapping.Route, repl *caddy.Replacer) (http.ResponseWriter, bool, error) {
+func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *routes.Route, repl *caddy.Replacer) (http.ResponseWriter, bool, error) {
 	if route.AccessErr != nil {
 		s.refusals.Error("refusing every request to share "+route.Name+": its access policy does not compile",
 			zap.String("share", route.Share), zap.Error(route.AccessErr))
@@ -227,7 +227,7 @@ const loginWait = 5 * time.Second
 // policy and returns the user, or the error to answer with: 401 with a
 // challenge, 429 for a client that failed too often on this share, 503 when
 // the frontend's compare slots stay busy.
-func (s *Share) basicAuth(w http.ResponseWriter, r *http.Request, route *mapping.Route) (string, error) {
+func (s *Share) basicAuth(w http.ResponseWriter, r *http.Request, route *routes.Route) (string, error) {
 	name, password, ok := r.BasicAuth()
 	if !ok {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 // request returns a request with the context Caddy's server gives one.
@@ -36,7 +37,7 @@ func statusOf(err error) int {
 }
 
 func TestShareHandler(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	h := newShare(table)
 	var sawUpstreams []*reverseproxy.Upstream
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -100,13 +101,13 @@ func TestUpstreamsWithoutShareHandler(t *testing.T) {
 }
 
 func TestLookupHotPathDoesNotAllocate(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "abc.share.test", Share: "abc"}})
 	r, _ := request("abc.share.test")
 	r.Header.Set("Accept", "*/*")
 	r.Header.Set("User-Agent", "test")
 	allocs := testing.AllocsPerRun(100, func() {
-		route, _ := table.Lookup(mapping.NormalizeHost(r.Host))
+		route, _ := table.Lookup(routes.NormalizeHost(r.Host))
 		policy.StripIdentityHeaders(r.Header)
 		if route.Access != nil || route.AccessErr != nil {
 			panic("a share without a policy has one")
@@ -122,7 +123,7 @@ func TestLookupHotPathDoesNotAllocate(t *testing.T) {
 }
 
 func TestPermission(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "abc.share.test", Share: "abc"}})
 	p := &Permission{table: table}
 	if err := p.CertificateAllowed(context.Background(), "ABC.share.test"); err != nil {
@@ -136,7 +137,7 @@ func TestPermission(t *testing.T) {
 // Error pages show {err.message}: it says what a visitor needs and never
 // the share's token or the proxy's own error, which go to the log.
 func TestErrorsShowVisitorsNoDetail(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "app.share.test", Share: "tok7secret"}})
 	core, logs := observer.New(zap.WarnLevel)
 	h := &Share{table: table, refusals: zap.New(core)}

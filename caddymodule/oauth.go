@@ -27,8 +27,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/github"
 
-	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 const (
@@ -389,7 +389,7 @@ type pendingLogin struct {
 // returns the email; otherwise it answers the request itself (done) by
 // sending the visitor to the provider, or by finishing a login at the
 // callback path.
-func (s *Share) oauthLogin(w http.ResponseWriter, r *http.Request, route *mapping.Route, rule *policy.OAuthRule) (email string, done bool, err error) {
+func (s *Share) oauthLogin(w http.ResponseWriter, r *http.Request, route *routes.Route, rule *policy.OAuthRule) (email string, done bool, err error) {
 	var prov loginProvider
 	if s.oauth != nil {
 		prov = s.oauth.providers[rule.Provider]
@@ -414,7 +414,7 @@ func (s *Share) oauthLogin(w http.ResponseWriter, r *http.Request, route *mappin
 	return "", true, o.startLogin(w, r, route, rule, prov)
 }
 
-func (o *oauthRuntime) readSession(r *http.Request, route *mapping.Route, rule *policy.OAuthRule) (session, bool) {
+func (o *oauthRuntime) readSession(r *http.Request, route *routes.Route, rule *policy.OAuthRule) (session, bool) {
 	c, err := r.Cookie(cookieName(r, sessionCookie))
 	if err != nil {
 		return session{}, false
@@ -427,7 +427,7 @@ func (o *oauthRuntime) readSession(r *http.Request, route *mapping.Route, rule *
 	return sess, ok
 }
 
-func (o *oauthRuntime) startLogin(w http.ResponseWriter, r *http.Request, route *mapping.Route, rule *policy.OAuthRule, prov loginProvider) error {
+func (o *oauthRuntime) startLogin(w http.ResponseWriter, r *http.Request, route *routes.Route, rule *policy.OAuthRule, prov loginProvider) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s requires a login: open it in a browser first", route.Name))
 	}
@@ -455,7 +455,7 @@ func (o *oauthRuntime) startLogin(w http.ResponseWriter, r *http.Request, route 
 	return nil
 }
 
-func (o *oauthRuntime) finishLogin(w http.ResponseWriter, r *http.Request, route *mapping.Route, rule *policy.OAuthRule, prov loginProvider) error {
+func (o *oauthRuntime) finishLogin(w http.ResponseWriter, r *http.Request, route *routes.Route, rule *policy.OAuthRule, prov loginProvider) error {
 	c, err := r.Cookie(cookieName(r, loginCookie))
 	var pl pendingLogin
 	if err == nil {

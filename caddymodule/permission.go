@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 
-	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 func init() {
@@ -19,7 +19,7 @@ func init() {
 // Permission allows an on-demand certificate only for a host that is a live
 // mapped name on this frontend. The check is an in-memory lookup.
 type Permission struct {
-	table *mapping.Table
+	table *routes.Table
 }
 
 // CaddyModule returns the Caddy module information.
@@ -42,7 +42,7 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 
 // CertificateAllowed allows name if it is mapped to a share.
 func (p *Permission) CertificateAllowed(_ context.Context, name string) error {
-	if route, _ := p.table.Lookup(mapping.NormalizeHost(name)); route == nil {
+	if route, _ := p.table.Lookup(routes.NormalizeHost(name)); route == nil {
 		return fmt.Errorf("%w: %s is not a live share", caddytls.ErrPermissionDenied, name)
 	}
 	return nil

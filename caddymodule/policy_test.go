@@ -14,9 +14,10 @@ import (
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
-func newShare(table *mapping.Table) *Share {
+func newShare(table *routes.Table) *Share {
 	return &Share{table: table, refusals: zap.NewNop(), failedLogins: policy.NewFailedLogins(loginFailureBurst, loginFailureEvery, 64)}
 }
 
@@ -56,7 +57,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 }
 
 func TestSharePolicy(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{
 		{Name: "open.share.test", Share: "open"},
 		{Name: "basic.share.test", Share: "basic", Policy: policyJSON(t, policy.Policy{
@@ -167,7 +168,7 @@ func TestSharePolicy(t *testing.T) {
 // keeps guessing at one share is refused with 429, before any compare,
 // once it has spent its failures; other clients and shares are not.
 func TestFailedLoginsAreRateLimited(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	users := policy.Policy{BasicAuth: []policy.User{{Username: "alice", PasswordHash: bcryptHash(t, "wonderland")}}}
 	table.Replace(1, []mapping.Mapping{
 		{Name: "a.share.test", Share: "a", Policy: policyJSON(t, users)},
@@ -202,7 +203,7 @@ func TestFailedLoginsAreRateLimited(t *testing.T) {
 }
 
 func TestBrokenPolicyIsNotLeaked(t *testing.T) {
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "broken.share.test", Share: "broken", Policy: []byte(`{"basic_auth":[{"username":"a","password_hash":"hunter2"}]}`)}})
 	r, _ := request("broken.share.test")
 	err := newShare(table).ServeHTTP(httptest.NewRecorder(), r, &backend{})

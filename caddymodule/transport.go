@@ -11,7 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
-	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 func init() {
@@ -76,7 +76,7 @@ func (t *Transport) dial(ctx context.Context, _, addr string) (net.Conn, error) 
 	if err != nil {
 		return nil, fmt.Errorf("portico transport: bad upstream address %q: %w", addr, err)
 	}
-	agent, service := mapping.SplitDialHost(host)
+	agent, service := routes.SplitDialHost(host)
 	conn, err := t.rt.dial(ctx, service, agent)
 	// As a DialError, a failed dial may be retried on another agent of the
 	// share whatever the method: nothing reached the agent.

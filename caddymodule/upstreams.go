@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
-	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 )
 
 func init() {
@@ -32,7 +32,7 @@ func (Upstreams) CaddyModule() caddy.ModuleInfo {
 
 // GetUpstreams returns the matched share's upstreams.
 func (Upstreams) GetUpstreams(r *http.Request) ([]*reverseproxy.Upstream, error) {
-	route, _ := caddyhttp.GetVar(r.Context(), routeVar).(*mapping.Route)
+	route, _ := caddyhttp.GetVar(r.Context(), routeVar).(*routes.Route)
 	if route == nil {
 		return nil, errNoRoute
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/testenv"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -758,7 +759,7 @@ func TestCluster(t *testing.T) {
 		f := c.fronts[2]
 		wantWithin(t, 5*time.Second, "the share through the frontend", f.serves(ag.host))
 		wantWithin(t, 5*time.Second, "the share in the instance's cache file", func() error {
-			t2 := mapping.NewTable()
+			t2 := routes.NewTable()
 			if ok, err := t2.Load(filepath.Join(f.dir, "cache", f.token+".json")); !ok || err != nil {
 				return fmt.Errorf("no cache yet: %v", err)
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
 
@@ -147,10 +148,10 @@ func testShareLifecycleJournalsEveryFrontend(t *testing.T, s *Store) {
 		if tooOld || cur != 4 || len(changes) != 4 {
 			t.Fatalf("Changes(0) = %d changes, cur %d, tooOld %v", len(changes), cur, tooOld)
 		}
-		tab := mapping.NewTable()
+		tab := routes.NewTable()
 		tab.Replace(0, nil)
 		for _, c := range changes {
-			if r := tab.Apply(c); r != mapping.Applied {
+			if r := tab.Apply(c); r != routes.Applied {
 				t.Fatalf("journal entry %d not applicable: %d", c.Revision, r)
 			}
 		}
@@ -338,7 +339,7 @@ func TestTwoControllersShareOneDatabase(t *testing.T) {
 		if want := int64(100 + 34); cur != want || len(changes) != int(want) {
 			t.Fatalf("%s: head %d with %d changes, want %d", fe, cur, len(changes), want)
 		}
-		tab := mapping.NewTable()
+		tab := routes.NewTable()
 		tab.Replace(0, nil)
 		for i, c := range changes {
 			if c.Revision != int64(i+1) {

@@ -10,6 +10,7 @@ import (
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
 
@@ -53,7 +54,7 @@ func (b *brokered) publish(changes []store.FrontendChange) {
 	}
 }
 
-func (b *brokered) follow(t *testing.T) (*mapping.Table, *Client) {
+func (b *brokered) follow(t *testing.T) (*routes.Table, *Client) {
 	return follow(t, Config{Controllers: []string{b.addr}, ResyncInterval: time.Hour, Broker: broker.ConsumerConfig{URL: b.url}})
 }
 

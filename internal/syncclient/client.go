@@ -26,6 +26,7 @@ import (
 	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/syncpb"
 )
 
@@ -58,7 +59,7 @@ type Config struct {
 // Client follows a frontend's mappings into a table.
 type Client struct {
 	cfg    Config
-	table  *mapping.Table
+	table  *routes.Table
 	logger *zap.Logger
 	conn   *grpc.ClientConn
 	rpc    syncpb.SyncClient
@@ -75,7 +76,7 @@ type Client struct {
 }
 
 // New returns a client for cfg that fills table. It does no network I/O.
-func New(cfg Config, table *mapping.Table, logger *zap.Logger) (*Client, error) {
+func New(cfg Config, table *routes.Table, logger *zap.Logger) (*Client, error) {
 	if len(cfg.Controllers) == 0 {
 		return nil, errors.New("no controller addresses")
 	}
@@ -326,16 +327,16 @@ func (c *Client) follow(ctx context.Context, bo *backoff.Backoff) error {
 // apply applies one change, pulling the journal first when there is a gap.
 func (c *Client) apply(ctx context.Context, ch mapping.Change) error {
 	switch c.table.Apply(ch) {
-	case mapping.Applied:
+	case routes.Applied:
 		c.markDirty()
-	case mapping.Gap:
+	case routes.Gap:
 		if err := c.Pull(ctx); err != nil {
 			return err
 		}
-		if c.table.Apply(ch) == mapping.Applied {
+		if c.table.Apply(ch) == routes.Applied {
 			c.markDirty()
 		}
-	case mapping.NotLoaded:
+	case routes.NotLoaded:
 		return c.snapshot(ctx)
 	}
 	c.setState(true, nil)
@@ -370,7 +371,7 @@ func (c *Client) Pull(ctx context.Context) error {
 				c.logger.Warn("malformed journal entry; taking a snapshot", zap.Error(err))
 				return c.snapshotLocked(ctx)
 			}
-			if c.table.Apply(ch) == mapping.Gap {
+			if c.table.Apply(ch) == routes.Gap {
 				return c.snapshotLocked(ctx)
 			}
 		}

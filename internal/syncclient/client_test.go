@@ -22,6 +22,7 @@ import (
 	"github.com/porticoproxy/portico/controller/syncapi"
 	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/internal/mapping"
+	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/syncpb"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
@@ -108,19 +109,19 @@ func (c *controller) unshare(t *testing.T, tok string, publish bool) {
 	}
 }
 
-func follow(t *testing.T, cfg Config) (*mapping.Table, *Client) {
+func follow(t *testing.T, cfg Config) (*routes.Table, *Client) {
 	t.Helper()
 	return followLogged(t, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 }
 
 // followLogged is follow with the client's logger.
-func followLogged(t *testing.T, cfg Config, logger *zap.Logger) (*mapping.Table, *Client) {
+func followLogged(t *testing.T, cfg Config, logger *zap.Logger) (*routes.Table, *Client) {
 	t.Helper()
 	if cfg.Frontend == "" {
 		cfg.Frontend, cfg.Secret = "fe", secret
 	}
 	cfg.Instance, cfg.Version = "instance-"+t.Name(), "test"
-	table := mapping.NewTable()
+	table := routes.NewTable()
 	cl, err := New(cfg, table, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +133,7 @@ func followLogged(t *testing.T, cfg Config, logger *zap.Logger) (*mapping.Table,
 	return table, cl
 }
 
-func has(table *mapping.Table, tok string) bool {
+func has(table *routes.Table, tok string) bool {
 	r, _ := table.Lookup(tok + ".share.test")
 	return r != nil && r.Share == tok
 }
@@ -199,7 +200,7 @@ func TestCacheServesWhileNoControllerAnswers(t *testing.T) {
 	table, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
 	testenv.Eventually(t, "snapshot", 5*time.Second, func() bool { return has(table, "a") })
 	testenv.Eventually(t, "cache written", 3*time.Second, func() bool {
-		t2 := mapping.NewTable()
+		t2 := routes.NewTable()
 		ok, _ := t2.Load(cache)
 		return ok && has(t2, "a")
 	})
@@ -224,7 +225,7 @@ func TestCorruptCacheIsIgnored(t *testing.T) {
 			table, _ := follow(t, Config{Controllers: []string{c.addr}, CacheFile: cache})
 			testenv.Eventually(t, "the controller's table", 5*time.Second, func() bool { return has(table, "a") })
 			testenv.Eventually(t, "a good cache written over the bad one", 3*time.Second, func() bool {
-				t2 := mapping.NewTable()
+				t2 := routes.NewTable()
 				ok, err := t2.Load(cache)
 				return ok && err == nil && has(t2, "a")
 			})
@@ -344,7 +345,7 @@ func TestFailingJournalPageFallsBackToASnapshot(t *testing.T) {
 		syncpb.RegisterSyncServer(g, failingChanges{syncapi.NewServer(c.st, c.hub, "test", zap.NewNop())})
 	})
 	c.share(t, "old", false)
-	stale := mapping.NewTable()
+	stale := routes.NewTable()
 	stale.Replace(1, []mapping.Mapping{{Name: "old.share.test", Share: "old"}})
 	c.unshare(t, "old", false)
 	c.share(t, "new", false)

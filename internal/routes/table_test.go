@@ -1,24 +1,26 @@
-package mapping
+package routes
 
 import (
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/porticoproxy/portico/internal/mapping"
 )
 
-func upsert(rev int64, name, share string) Change {
-	return Change{Revision: rev, Op: Upsert, Mapping: Mapping{Name: name, Share: share}}
+func upsert(rev int64, name, share string) mapping.Change {
+	return mapping.Change{Revision: rev, Op: mapping.Upsert, Mapping: mapping.Mapping{Name: name, Share: share}}
 }
 
-func del(rev int64, name string) Change {
-	return Change{Revision: rev, Op: Delete, Mapping: Mapping{Name: name}}
+func del(rev int64, name string) mapping.Change {
+	return mapping.Change{Revision: rev, Op: mapping.Delete, Mapping: mapping.Mapping{Name: name}}
 }
 
 func TestApplyRule(t *testing.T) {
 	tests := []struct {
 		name    string
-		changes []Change
+		changes []mapping.Change
 		results []Result
 		rev     int64
 		want    map[string]string // host → share; absent hosts must not resolve
@@ -26,14 +28,14 @@ func TestApplyRule(t *testing.T) {
 	}{
 		{
 			name:    "in order",
-			changes: []Change{upsert(1, "a.ns", "sa"), upsert(2, "b.ns", "sb")},
+			changes: []mapping.Change{upsert(1, "a.ns", "sa"), upsert(2, "b.ns", "sb")},
 			results: []Result{Applied, Applied},
 			rev:     2,
 			want:    map[string]string{"a.ns": "sa", "b.ns": "sb"},
 		},
 		{
 			name:    "duplicate is dropped",
-			changes: []Change{upsert(1, "a.ns", "sa"), upsert(1, "a.ns", "other"), upsert(0, "z.ns", "sz")},
+			changes: []mapping.Change{upsert(1, "a.ns", "sa"), upsert(1, "a.ns", "other"), upsert(0, "z.ns", "sz")},
 			results: []Result{Applied, Duplicate, Duplicate},
 			rev:     1,
 			want:    map[string]string{"a.ns": "sa"},
@@ -41,21 +43,21 @@ func TestApplyRule(t *testing.T) {
 		},
 		{
 			name:    "gap is refused until filled",
-			changes: []Change{upsert(1, "a.ns", "sa"), upsert(3, "c.ns", "sc"), upsert(2, "b.ns", "sb"), upsert(3, "c.ns", "sc")},
+			changes: []mapping.Change{upsert(1, "a.ns", "sa"), upsert(3, "c.ns", "sc"), upsert(2, "b.ns", "sb"), upsert(3, "c.ns", "sc")},
 			results: []Result{Applied, Gap, Applied, Applied},
 			rev:     3,
 			want:    map[string]string{"a.ns": "sa", "b.ns": "sb", "c.ns": "sc"},
 		},
 		{
 			name:    "delete is a tombstone",
-			changes: []Change{upsert(1, "a.ns", "sa"), del(2, "a.ns"), del(3, "never.ns")},
+			changes: []mapping.Change{upsert(1, "a.ns", "sa"), del(2, "a.ns"), del(3, "never.ns")},
 			results: []Result{Applied, Applied, Applied},
 			rev:     3,
 			absent:  []string{"a.ns", "never.ns"},
 		},
 		{
 			name:    "upsert replaces",
-			changes: []Change{upsert(1, "a.ns", "sa"), upsert(2, "a.ns", "sa2")},
+			changes: []mapping.Change{upsert(1, "a.ns", "sa"), upsert(2, "a.ns", "sa2")},
 			results: []Result{Applied, Applied},
 			rev:     2,
 			want:    map[string]string{"a.ns": "sa2"},
@@ -102,8 +104,8 @@ func TestApplyBeforeLoad(t *testing.T) {
 
 func TestReplaceSwapsWholeTable(t *testing.T) {
 	tab := NewTable()
-	tab.Replace(5, []Mapping{{Name: "a.ns", Share: "sa"}})
-	tab.Replace(9, []Mapping{{Name: "b.ns", Share: "sb"}})
+	tab.Replace(5, []mapping.Mapping{{Name: "a.ns", Share: "sa"}})
+	tab.Replace(9, []mapping.Mapping{{Name: "b.ns", Share: "sb"}})
 	if r, _ := tab.Lookup("a.ns"); r != nil {
 		t.Errorf("a.ns survived a snapshot that does not hold it")
 	}
@@ -118,7 +120,7 @@ func TestReplaceSwapsWholeTable(t *testing.T) {
 func TestCacheRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "cache.json")
 	tab := NewTable()
-	tab.Replace(7, []Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(`{"x":1}`)}})
+	tab.Replace(7, []mapping.Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(`{"x":1}`)}})
 	if err := tab.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func TestRouteCompilesPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab := NewTable()
-			tab.Replace(1, []Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(tt.policy)}})
+			tab.Replace(1, []mapping.Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(tt.policy)}})
 			r, _ := tab.Lookup("a.ns")
 			if r == nil {
 				t.Fatal("no route: a share whose policy does not compile must still be routed, to refuse it")
@@ -217,36 +219,6 @@ func TestSplitDialHost(t *testing.T) {
 	} {
 		if a, s := SplitDialHost(host); a != want[0] || s != want[1] {
 			t.Errorf("SplitDialHost(%q) = %q, %q; want %q", host, a, s, want)
-		}
-	}
-}
-
-// Every codec of changes checks them with ParseOp and Validate.
-func TestChangeRules(t *testing.T) {
-	for _, name := range []string{"upsert", "delete"} {
-		if op, err := ParseOp(name); err != nil || op.String() != name {
-			t.Errorf("ParseOp(%q) = %v, %v", name, op, err)
-		}
-	}
-	for _, name := range []string{"", "UPSERT", "rename", strings.Repeat("x", 1000)} {
-		if _, err := ParseOp(name); err == nil || len(err.Error()) > 100 {
-			t.Errorf("ParseOp(%.20q) = %v, want a short error", name, err)
-		}
-	}
-	for _, tt := range []struct {
-		c    Change
-		want string
-	}{
-		{Change{Revision: 0, Op: Upsert, Mapping: Mapping{Name: "a", Share: "s"}}, "not positive"},
-		{Change{Revision: 1, Op: 9, Mapping: Mapping{Name: "a", Share: "s"}}, "unknown op"},
-		{Change{Revision: 1, Op: Delete}, "has no name"},
-		{Change{Revision: 1, Op: Upsert, Mapping: Mapping{Name: "a"}}, "without a share"},
-		{Change{Revision: 1, Op: Delete, Mapping: Mapping{Name: "a"}}, ""},
-	} {
-		c, want := tt.c, tt.want
-		err := c.Validate()
-		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
-			t.Errorf("Validate(%+v) = %v, want %q", c, err, want)
 		}
 	}
 }

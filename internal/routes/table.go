@@ -1,87 +1,23 @@
-// Package mapping holds a frontend's Host→share table and the rule by which
-// numbered changes from the controller are applied to it.
-package mapping
+// Package routes is a frontend's Host→share table: each mapping compiled to
+// the route a request resolves to, and the rule by which numbered changes
+// from the controller are applied. It is for frontends alone; the wire
+// types are package mapping.
+package routes
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
 )
-
-// Op is what a change does to a mapping.
-type Op uint8
-
-const (
-	// Upsert adds a mapping or replaces the one with the same name.
-	Upsert Op = iota + 1
-	// Delete removes a mapping by name (a tombstone).
-	Delete
-)
-
-func (o Op) String() string {
-	switch o {
-	case Upsert:
-		return "upsert"
-	case Delete:
-		return "delete"
-	}
-	return "unknown"
-}
-
-// ParseOp reads an op by its name, as String writes it.
-func ParseOp(name string) (Op, error) {
-	switch name {
-	case "upsert":
-		return Upsert, nil
-	case "delete":
-		return Delete, nil
-	}
-	return 0, fmt.Errorf("unknown op %.64q", name) // at most 64 bytes of what may be hostile
-}
-
-// Mapping binds a host name to a share.
-type Mapping struct {
-	Name   string `json:"name"`
-	Share  string `json:"share"`
-	Policy []byte `json:"policy,omitempty"`
-}
-
-// Size is the mapping's bytes: what it costs to hold and to send, bar a few
-// bytes of framing.
-func (m Mapping) Size() int { return len(m.Name) + len(m.Share) + len(m.Policy) }
-
-// Change is one numbered entry of a frontend's journal.
-type Change struct {
-	Revision int64 `json:"revision"`
-	Op       Op    `json:"op"`
-	Mapping
-}
-
-// Validate reports what makes c no well-formed change: a revision below 1,
-// an unknown op, no name, or an upsert without a share. Every codec of
-// changes (the journal, the sync service, the broker) checks with it.
-func (c Change) Validate() error {
-	switch {
-	case c.Revision <= 0:
-		return fmt.Errorf("revision %d is not positive", c.Revision)
-	case c.Op != Upsert && c.Op != Delete:
-		return fmt.Errorf("change %d has unknown op %d", c.Revision, c.Op)
-	case c.Name == "":
-		return fmt.Errorf("revision %d has no name", c.Revision)
-	case c.Op == Upsert && c.Share == "":
-		return fmt.Errorf("upsert of %.64q without a share", c.Name)
-	}
-	return nil
-}
 
 // Route is what a request for a mapped host resolves to. Routes are built
 // once per change so that the request path allocates nothing.
 type Route struct {
-	Mapping
+	mapping.Mapping
 	// Access is the share's compiled access policy; nil when it has none.
 	Access *policy.Compiled
 	// AccessErr, if set, says why the share's policy did not compile. Such a
@@ -99,7 +35,7 @@ type Route struct {
 // transport dials the service named by the host part and ignores it.
 const UpstreamPort = "80"
 
-func newRoute(m Mapping) *Route {
+func newRoute(m mapping.Mapping) *Route {
 	r := &Route{Mapping: m}
 	r.Access, r.AccessErr = policy.Compile(m.Policy)
 	if agents := r.Access.Agents(); len(agents) > 0 {
@@ -189,7 +125,7 @@ func (t *Table) Len() int {
 }
 
 // Replace swaps the whole table for a snapshot taken at revision.
-func (t *Table) Replace(revision int64, mappings []Mapping) {
+func (t *Table) Replace(revision int64, mappings []mapping.Mapping) {
 	routes := make(map[string]*Route, len(mappings))
 	for _, m := range mappings {
 		routes[m.Name] = newRoute(m)
@@ -202,9 +138,9 @@ func (t *Table) Replace(revision int64, mappings []Mapping) {
 // Apply applies one change by the revision rule: the next revision is
 // applied, an old one is dropped as a duplicate, and a later one is refused
 // as a gap so that the caller fetches what is missing first.
-func (t *Table) Apply(c Change) Result {
+func (t *Table) Apply(c mapping.Change) Result {
 	var r *Route
-	if c.Op == Upsert {
+	if c.Op == mapping.Upsert {
 		r = newRoute(c.Mapping) // built outside the lock
 	}
 	t.mu.Lock()
@@ -217,7 +153,7 @@ func (t *Table) Apply(c Change) Result {
 	case c.Revision != t.revision+1:
 		return Gap
 	}
-	if c.Op == Delete {
+	if c.Op == mapping.Delete {
 		delete(t.routes, c.Name)
 	} else {
 		t.routes[c.Name] = r
@@ -227,10 +163,10 @@ func (t *Table) Apply(c Change) Result {
 }
 
 // Mappings returns a copy of every mapping and the revision they reflect.
-func (t *Table) Mappings() (int64, []Mapping) {
+func (t *Table) Mappings() (int64, []mapping.Mapping) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	out := make([]Mapping, 0, len(t.routes))
+	out := make([]mapping.Mapping, 0, len(t.routes))
 	for _, r := range t.routes {
 		out = append(out, r.Mapping)
 	}

@@ -1,16 +1,18 @@
-package mapping
+package routes
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/porticoproxy/portico/internal/mapping"
 )
 
 // cacheFile is the on-disk form of a table.
 type cacheFile struct {
-	Revision int64     `json:"revision"`
-	Mappings []Mapping `json:"mappings"`
+	Revision int64             `json:"revision"`
+	Mappings []mapping.Mapping `json:"mappings"`
 }
 
 // Save writes the table to path atomically (a temporary file renamed into
