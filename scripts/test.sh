@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against the real parts. It builds the cached ziti binary on
 # first use (about 7 minutes), makes sure PostgreSQL and RabbitMQ answer, then
-# vets the tree and runs the tests: with -race for the packages that are
+# checks the formatting, vets the tree and runs the tests: with -race for the packages that are
 # concurrent at heart, plainly for all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +12,15 @@ PORTICO_ZITI_BIN=$(scripts/ziti-build.sh)
 export PORTICO_ZITI_BIN
 scripts/services.sh
 
-echo "==> go vet"
+echo "==> gofmt, go vet"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "test: these files are not gofmt-formatted (run gofmt -w):" $unformatted >&2
+  exit 1
+fi
 go vet ./...
 
-race=(./internal/mapping/ ./internal/syncclient/ ./internal/broker/ ./internal/certstore/ ./internal/agent/
+race=(./internal/routes/ ./internal/syncclient/ ./internal/broker/ ./internal/certstore/ ./internal/agent/
   ./controller/syncapi/ ./controller/store/ ./controller/cluster/ ./controller/api/ ./caddymodule/)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
