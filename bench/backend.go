@@ -1,5 +1,6 @@
-// backend.go is the service every path of the benchmarks ends at.
 package bench
+
+// backend.go is the service every path of the benchmarks ends at.
 
 import (
 	"context"

@@ -1,5 +1,6 @@
-// chart.go draws the data-plane figures as one PNG.
 package bench
+
+// chart.go draws the data-plane figures as one PNG.
 
 import (
 	"fmt"

@@ -1,6 +1,7 @@
+package bench
+
 // controlplane.go measures how fast a change of shares reaches every
 // frontend (propagation) and how long the API takes to make it.
-package bench
 
 import (
 	"context"

@@ -1,6 +1,7 @@
+package bench
+
 // dataplane.go measures the four paths: small requests, one bulk transfer
 // and a WebSocket echo.
-package bench
 
 import (
 	"context"

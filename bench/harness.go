@@ -1,6 +1,7 @@
+package bench
+
 // harness.go runs the whole benchmark suite: it starts the stack, runs each
 // comparison and collects the figures.
-package bench
 
 import (
 	"context"

@@ -1,6 +1,7 @@
+package bench
+
 // mapping.go runs the mapping-table benchmarks (go test -bench ./bench/) and
 // takes their figures into the results.
-package bench
 
 import (
 	"bufio"

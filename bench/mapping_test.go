@@ -1,6 +1,7 @@
-// Package bench measures Portico. Benchmarks are not tests: they report
-// numbers with `go test -bench . ./bench/` and gate nothing.
 package bench
+
+// The benchmarks of the mapping table report numbers with
+// `go test -bench . ./bench/` and gate nothing.
 
 import (
 	"fmt"

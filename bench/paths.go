@@ -1,6 +1,7 @@
+package bench
+
 // paths.go sets up the four ways a request reaches the backend, which the
 // data-plane benchmarks compare.
-package bench
 
 import (
 	"context"

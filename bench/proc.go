@@ -1,5 +1,6 @@
-// proc.go samples the memory of a benchmark stack's processes.
 package bench
+
+// proc.go samples the memory of a benchmark stack's processes.
 
 import (
 	"os"

@@ -1,5 +1,6 @@
-// results.go holds the figures of a run and writes them as a table and as JSON.
 package bench
+
+// results.go holds the figures of a run and writes them as a table and as JSON.
 
 import (
 	"encoding/json"

@@ -1,7 +1,8 @@
+package bench
+
 // stack.go starts the real parts the benchmarks run on: an OpenZiti network,
 // the controller, Caddy frontends with the Portico modules, the agent, the
 // plain Caddy proxy and the overlay ceiling.
-package bench
 
 import (
 	"context"

@@ -1,5 +1,6 @@
-// stats.go turns samples into the figures the results report.
 package bench
+
+// stats.go turns samples into the figures the results report.
 
 import (
 	"slices"

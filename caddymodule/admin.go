@@ -1,5 +1,6 @@
-// admin.go holds the admin API routes that report the frontend's state.
 package caddymodule
+
+// admin.go holds the admin API routes that report the frontend's state.
 
 import (
 	"encoding/json"

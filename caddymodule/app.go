@@ -1,6 +1,7 @@
+package caddymodule
+
 // app.go holds the portico app: the frontend's live runtime (Ziti context,
 // sync client, mapping table), kept across config reloads.
-package caddymodule
 
 import (
 	"context"

@@ -1,5 +1,6 @@
-// caddyfile.go holds the Caddyfile syntax of the portico modules.
 package caddymodule
+
+// caddyfile.go holds the Caddyfile syntax of the portico modules.
 
 import (
 	"encoding/json"

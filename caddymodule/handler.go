@@ -1,5 +1,6 @@
-// handler.go holds portico_share, which resolves a request's Host to a share.
 package caddymodule
+
+// handler.go holds portico_share, which resolves a request's Host to a share.
 
 import (
 	"context"

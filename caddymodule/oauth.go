@@ -1,7 +1,8 @@
+package caddymodule
+
 // oauth.go holds the OAuth/OIDC login a share's policy can require: the
 // providers the portico app configures, the login flow on the share's host,
 // and the session cookie it leaves.
-package caddymodule
 
 import (
 	"context"

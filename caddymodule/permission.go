@@ -1,6 +1,7 @@
+package caddymodule
+
 // permission.go holds the on-demand TLS permission that allows certificates
 // only for live mapped names.
-package caddymodule
 
 import (
 	"context"

@@ -1,6 +1,7 @@
+package caddymodule
+
 // storage.go holds the certificate storage on PostgreSQL that all frontend
 // instances of a cluster share.
-package caddymodule
 
 import (
 	"errors"

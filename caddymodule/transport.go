@@ -1,5 +1,6 @@
-// transport.go holds the transport that dials shares over OpenZiti.
 package caddymodule
+
+// transport.go holds the transport that dials shares over OpenZiti.
 
 import (
 	"context"

@@ -1,5 +1,6 @@
-// upstreams.go holds the dynamic upstream source that names the matched share.
 package caddymodule
+
+// upstreams.go holds the dynamic upstream source that names the matched share.
 
 import (
 	"errors"

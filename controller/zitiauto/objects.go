@@ -1,6 +1,7 @@
+package zitiauto
+
 // This file holds the Ziti objects Portico manages: the baseline policy, identities and the
 // service of each share with its policies.
-package zitiauto
 
 import (
 	"context"

@@ -1,5 +1,6 @@
-// routers.go checks the network's edge routers for what Portico needs of them.
 package zitiauto
+
+// routers.go checks the network's edge routers for what Portico needs of them.
 
 import (
 	"context"

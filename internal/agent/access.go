@@ -1,6 +1,7 @@
+package agent
+
 // This file holds the accessor's side of a private share: a local listener whose every TCP
 // connection, or every UDP client, dials the share over the overlay.
-package agent
 
 import (
 	"bytes"

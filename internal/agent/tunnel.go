@@ -1,6 +1,7 @@
+package agent
+
 // This file holds the tunnels of private shares: TCP piped connection by connection, and UDP
 // datagrams carried over an overlay connection in length-prefixed frames.
-package agent
 
 import (
 	"context"

@@ -1,5 +1,6 @@
-// This file runs Pebble, Let's Encrypt's test ACME server, in process.
 package testenv
+
+// This file runs Pebble, Let's Encrypt's test ACME server, in process.
 
 import (
 	"crypto/x509"

@@ -1,5 +1,6 @@
-// This file gives each test its own PostgreSQL database on the local server.
 package testenv
+
+// This file gives each test its own PostgreSQL database on the local server.
 
 import (
 	"context"

@@ -1,7 +1,8 @@
 //go:build unix
 
-// This file runs the quickstart in its own process group, so Stop reaches every process it starts.
 package testenv
+
+// This file runs the quickstart in its own process group, so Stop reaches every process it starts.
 
 import (
 	"os/exec"

@@ -1,6 +1,7 @@
+package testenv
+
 // This file holds a TCP proxy that tests put between a client and a real service to break
 // the path between them.
-package testenv
 
 import (
 	"net"

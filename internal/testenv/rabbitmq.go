@@ -1,5 +1,6 @@
-// This file gives each test its own RabbitMQ virtual host on the local broker and breaks its connections on demand.
 package testenv
+
+// This file gives each test its own RabbitMQ virtual host on the local broker and breaks its connections on demand.
 
 import (
 	"bytes"

@@ -1,5 +1,6 @@
-// This file finds the ziti binary and runs a throwaway OpenZiti quickstart network on loopback.
 package testenv
+
+// This file finds the ziti binary and runs a throwaway OpenZiti quickstart network on loopback.
 
 import (
 	"bytes"

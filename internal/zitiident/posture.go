@@ -1,5 +1,6 @@
-// This file keeps the SDK's posture cache from running lsb_release on every dial.
 package zitiident
+
+// This file keeps the SDK's posture cache from running lsb_release on every dial.
 
 import (
 	"sync"
