@@ -21,6 +21,7 @@ import (
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/routes"
+	"github.com/porticoproxy/portico/internal/testenv"
 )
 
 // fakeOverlay stands in for OpenZiti: every share's service is the test's
@@ -63,15 +64,6 @@ func echoBackend(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // caddyFrontend is a real Caddy running the portico modules in-process.
 type caddyFrontend struct {
 	table   *routes.Table
@@ -107,7 +99,7 @@ func startCaddy(t *testing.T, app map[string]any, servers map[string]map[string]
 	}
 	httpServers := map[string]any{}
 	for name, extra := range servers {
-		addr := freeAddr(t)
+		addr := testenv.FreeAddr()
 		f.servers[name] = addr
 		srv := map[string]any{
 			"listen":          []string{addr},

@@ -52,17 +52,6 @@ func (r *recorder) snapshot() (changes []mapping.Change, malformed []error, reco
 	return append([]mapping.Change(nil), r.changes...), append([]error(nil), r.malformed...), r.reconnects
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // startConsumer runs a consumer until the test ends and waits until its queue is bound. The
 // exchange is declared first, as a controller would have.
 func startConsumer(t *testing.T, amqpURL, frontend string) (*Consumer, *recorder) {
@@ -90,7 +79,7 @@ func startConsumer(t *testing.T, amqpURL, frontend string) (*Consumer, *recorder
 			t.Errorf("consumer did not stop within %v", wait)
 		}
 	})
-	waitFor(t, "the consumer to connect", func() bool { _, _, n := rec.snapshot(); return n >= 1 })
+	testenv.Eventually(t, "the consumer to connect", wait, func() bool { _, _, n := rec.snapshot(); return n >= 1 })
 	return c, rec
 }
 
@@ -174,7 +163,7 @@ func drain(t *testing.T, amqpURL, queue string, want int) []int64 {
 	t.Helper()
 	ch := rawChannel(t, amqpURL)
 	var got []int64
-	waitFor(t, fmt.Sprintf("%d messages in %s", want, queue), func() bool {
+	testenv.Eventually(t, fmt.Sprintf("%d messages in %s", want, queue), wait, func() bool {
 		for {
 			d, ok, err := ch.Get(queue, true)
 			if err != nil {
@@ -209,7 +198,7 @@ func TestFanOut(t *testing.T) {
 	p.Publish("fe-a", sent[1:40])
 	p.Publish("fe-a", sent[40:])
 	for i, r := range []*recorder{a1, a2} {
-		waitFor(t, fmt.Sprintf("consumer %d of fe-a to get every change", i+1), func() bool {
+		testenv.Eventually(t, fmt.Sprintf("consumer %d of fe-a to get every change", i+1), wait, func() bool {
 			got, _, _ := r.snapshot()
 			return len(got) >= len(sent)
 		})
@@ -221,12 +210,12 @@ func TestFanOut(t *testing.T) {
 	// A marker for fe-b, published after fe-a's changes, shows fe-b has seen all it will.
 	marker := mapping.Change{Revision: 1, Op: mapping.Delete, Mapping: mapping.Mapping{Name: "marker.share.example.com"}}
 	p.Publish("fe-b", []mapping.Change{marker})
-	waitFor(t, "fe-b's marker", func() bool { got, _, _ := b.snapshot(); return len(got) >= 1 })
+	testenv.Eventually(t, "fe-b's marker", wait, func() bool { got, _, _ := b.snapshot(); return len(got) >= 1 })
 	if got, _, _ := b.snapshot(); !sameChanges(got, []mapping.Change{marker}) {
 		t.Errorf("consumer of fe-b got revisions %v, want only its marker", revisions(got))
 	}
 
-	waitFor(t, "the publisher's counters", func() bool { return p.Status().Published == uint64(len(sent)+1) })
+	testenv.Eventually(t, "the publisher's counters", wait, func() bool { return p.Status().Published == uint64(len(sent)+1) })
 	if st := p.Status(); !st.Connected || st.Dropped != 0 || st.Queued != 0 || st.Connections != 1 {
 		t.Errorf("publisher status %+v", st)
 	}
@@ -258,7 +247,7 @@ func TestMalformedMessages(t *testing.T) {
 			t.Fatalf("publishing %q: %v", body, err)
 		}
 	}
-	waitFor(t, "every message to be handled", func() bool {
+	testenv.Eventually(t, "every message to be handled", wait, func() bool {
 		got, bad, _ := rec.snapshot()
 		return len(got)+len(bad) >= len(bodies)
 	})
@@ -285,14 +274,14 @@ func TestReconnectAfterConnectionsClosed(t *testing.T) {
 	sent := changes(1, 3)
 
 	p.Publish("fe-a", sent[:1])
-	waitFor(t, "the first change", func() bool { got, _, _ := rec.snapshot(); return len(got) == 1 })
+	testenv.Eventually(t, "the first change", wait, func() bool { got, _, _ := rec.snapshot(); return len(got) == 1 })
 
 	testenv.CloseRabbitMQConnections(t, url)
-	waitFor(t, "the consumer to reconnect", func() bool {
+	testenv.Eventually(t, "the consumer to reconnect", wait, func() bool {
 		_, _, n := rec.snapshot()
 		return n >= 2 && c.Status().Connected
 	})
-	waitFor(t, "the publisher to reconnect", func() bool {
+	testenv.Eventually(t, "the publisher to reconnect", wait, func() bool {
 		st := p.Status()
 		return st.Connections >= 2 && st.Connected
 	})
@@ -301,7 +290,7 @@ func TestReconnectAfterConnectionsClosed(t *testing.T) {
 	}
 
 	p.Publish("fe-a", sent[1:])
-	waitFor(t, "the changes published after the outage", func() bool { got, _, _ := rec.snapshot(); return len(got) >= 3 })
+	testenv.Eventually(t, "the changes published after the outage", wait, func() bool { got, _, _ := rec.snapshot(); return len(got) >= 3 })
 	if got, _, _ := rec.snapshot(); !sameChanges(got, sent) {
 		t.Errorf("got revisions %v, want %v", revisions(got), revisions(sent))
 	}
@@ -318,10 +307,10 @@ func TestPublishDuringOutage(t *testing.T) {
 	queue := durableQueue(t, url, "fe-a")
 	_, rec := startConsumer(t, url, "fe-a")
 	p := startPublisher(t, PublisherConfig{URL: url})
-	waitFor(t, "the publisher to connect", func() bool { return p.Status().Connected })
+	testenv.Eventually(t, "the publisher to connect", wait, func() bool { return p.Status().Connected })
 
 	restore := testenv.RabbitMQOutage(t, url)
-	waitFor(t, "the publisher to notice the outage", func() bool { return !p.Status().Connected })
+	testenv.Eventually(t, "the publisher to notice the outage", wait, func() bool { return !p.Status().Connected })
 
 	sent := changes(1, 2)
 	start := time.Now()
@@ -336,11 +325,11 @@ func TestPublishDuringOutage(t *testing.T) {
 	}
 
 	restore()
-	waitFor(t, "the held changes to be published", func() bool { return p.Status().Published == 2 })
+	testenv.Eventually(t, "the held changes to be published", wait, func() bool { return p.Status().Published == 2 })
 	if got := drain(t, url, queue, 2); fmt.Sprint(got) != "[1 2]" {
 		t.Errorf("queue got revisions %v, want [1 2]", got)
 	}
-	waitFor(t, "the consumer to reconnect", func() bool { _, _, n := rec.snapshot(); return n >= 2 })
+	testenv.Eventually(t, "the consumer to reconnect", wait, func() bool { _, _, n := rec.snapshot(); return n >= 2 })
 }
 
 func TestPublisherRetriesUnconfirmed(t *testing.T) {
@@ -354,7 +343,7 @@ func TestPublisherRetriesUnconfirmed(t *testing.T) {
 	sent := changes(1, 2)
 
 	p.Publish("fe-a", sent[:1])
-	waitFor(t, "the first change to be confirmed", func() bool { return p.Status().Published == 1 })
+	testenv.Eventually(t, "the first change to be confirmed", wait, func() bool { return p.Status().Published == 1 })
 
 	// A broker that stops answering without closing anything: only the confirm timeout notices.
 	proxy.Freeze()
@@ -363,7 +352,7 @@ func TestPublisherRetriesUnconfirmed(t *testing.T) {
 	if d := time.Since(start); d > mustNotBlock {
 		t.Errorf("Publish took %v; it must not block", d)
 	}
-	waitFor(t, "the confirm to time out", func() bool {
+	testenv.Eventually(t, "the confirm to time out", wait, func() bool {
 		return strings.Contains(p.Status().LastError, "timed out waiting for publisher confirms")
 	})
 	if st := p.Status(); st.Published != 1 || st.Queued != 1 {
@@ -371,7 +360,7 @@ func TestPublisherRetriesUnconfirmed(t *testing.T) {
 	}
 
 	proxy.Thaw()
-	waitFor(t, "the held change to be published again", func() bool { return p.Status().Published == 2 })
+	testenv.Eventually(t, "the held change to be published again", wait, func() bool { return p.Status().Published == 2 })
 	if got := drain(t, url, queue, 2); fmt.Sprint(got) != "[1 2]" {
 		t.Errorf("queue got revisions %v, want [1 2]", got)
 	}
@@ -456,7 +445,7 @@ func TestConsumerNeedsOnlyConsumePermissions(t *testing.T) {
 	p := startPublisher(t, PublisherConfig{URL: vhost})
 	sent := changes(1, 3)
 	p.Publish("fe-a", sent)
-	waitFor(t, "the changes through a consume-only user", func() bool { got, _, _ := rec.snapshot(); return len(got) == 3 })
+	testenv.Eventually(t, "the changes through a consume-only user", wait, func() bool { got, _, _ := rec.snapshot(); return len(got) == 3 })
 
 	conn, err := amqp.Dial(restricted)
 	if err != nil {
