@@ -275,15 +275,12 @@ func (w *workers) repairDialRoles(ctx context.Context, sh store.Share, onOverlay
 // namespaces it serves, and no others: a mapping whose role the overlay
 // missed (it did not answer), or a frontend from before namespace roles.
 func (w *workers) repairFrontendRoles(ctx context.Context) error {
-	fronts, err := w.store.Frontends(ctx)
+	onOverlay, err := w.ziti.FrontendIdentityRoles(ctx)
 	if err != nil {
 		return err
 	}
-	ids := make([]string, len(fronts))
-	for i, f := range fronts {
-		ids[i] = f.ZitiIdentityID
-	}
-	onOverlay, err := w.ziti.IdentityRoleAttributes(ctx, ids)
+	// The store is read after the overlay, as for shares.
+	fronts, err := w.store.Frontends(ctx)
 	if err != nil {
 		return err
 	}
@@ -292,10 +289,7 @@ func (w *workers) repairFrontendRoles(ctx context.Context) error {
 		if !ok {
 			continue // deleted on the overlay; not the reconciler's to recreate
 		}
-		want, err := api.FrontendRoles(ctx, w.store, f.ID)
-		if err != nil {
-			return err
-		}
+		want := zitiauto.FrontendRoles(f.NamespaceIDs)
 		if slices.Equal(slices.Sorted(slices.Values(have)), slices.Sorted(slices.Values(want))) {
 			continue
 		}

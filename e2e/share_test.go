@@ -536,9 +536,9 @@ func TestOnlyTheNamespacesFrontendsDialAShare(t *testing.T) {
 		if err != nil || fmt.Sprint(roles) != fmt.Sprint(wantRoles) {
 			return fmt.Errorf("dial roles %v (%v), want %v", roles, err, wantRoles)
 		}
-		got, err := zc.IdentityRoleAttributes(ctx, []string{fe.ZitiIdentityID})
+		got, err := zc.FrontendIdentityRoles(ctx)
 		if err != nil || len(got[fe.ZitiIdentityID]) != 3 {
-			return fmt.Errorf("frontend roles %v (%v), want portico-frontend and both namespaces'", got, err)
+			return fmt.Errorf("frontend roles %v (%v), want portico-frontend and both namespaces'", got[fe.ZitiIdentityID], err)
 		}
 		return overlayDialAs(t, idFile, token)
 	})

@@ -23,27 +23,18 @@ func DialRoles(ctx context.Context, st *store.Store, sh store.Share) ([]string, 
 	return zitiauto.IdentityRoles(ids), nil
 }
 
-// FrontendRoles are the role attributes a frontend's identity needs: one per
-// namespace it serves (see zitiauto.NamespaceRole).
-func FrontendRoles(ctx context.Context, st *store.Store, frontendID string) ([]string, error) {
-	ids, err := st.FrontendNamespaceIDs(ctx, frontendID)
-	if err != nil {
-		return nil, err
-	}
-	return zitiauto.FrontendRoles(ids), nil
-}
-
-// SyncFrontendRoles gives a frontend's identity the roles FrontendRoles says.
+// SyncFrontendRoles gives a frontend's identity the roles of the namespaces
+// it serves (zitiauto.FrontendRoles).
 func SyncFrontendRoles(ctx context.Context, st *store.Store, z Ziti, frontendID string) error {
 	f, err := st.Frontend(ctx, frontendID)
 	if err != nil {
 		return err
 	}
-	roles, err := FrontendRoles(ctx, st, frontendID)
+	ids, err := st.FrontendNamespaceIDs(ctx, frontendID)
 	if err != nil {
 		return err
 	}
-	return z.SetIdentityRoles(ctx, f.ZitiIdentityID, roles)
+	return z.SetIdentityRoles(ctx, f.ZitiIdentityID, zitiauto.FrontendRoles(ids))
 }
 
 // syncRounds bounds SyncDialRoles while the accessors keep changing; the

@@ -38,14 +38,16 @@ type Namespace struct {
 
 // Frontend is a group of frontend instances that share one token and identity.
 type Frontend struct {
-	ID             string    `json:"token"`
-	SecretHash     string    `json:"-"`
-	Description    string    `json:"description"`
-	URLTemplate    string    `json:"url_template"`
-	ZitiIdentityID string    `json:"ziti_identity_id"`
-	Revision       int64     `json:"revision"`
-	Namespaces     []string  `json:"namespaces"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             string   `json:"token"`
+	SecretHash     string   `json:"-"`
+	Description    string   `json:"description"`
+	URLTemplate    string   `json:"url_template"`
+	ZitiIdentityID string   `json:"ziti_identity_id"`
+	Revision       int64    `json:"revision"`
+	Namespaces     []string `json:"namespaces"`
+	// NamespaceIDs are the ids of Namespaces, in the same order.
+	NamespaceIDs []string  `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // CreateAccount adds an account with the hash of its token.
@@ -260,15 +262,19 @@ func (s *Store) Frontends(ctx context.Context) ([]Frontend, error) {
 		return nil, err
 	}
 	for i := range fs {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT n.name FROM namespaces n JOIN frontend_namespaces fn ON fn.namespace_id = n.id WHERE fn.frontend_id = ? ORDER BY n.name`), fs[i].ID)
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT n.id, n.name FROM namespaces n JOIN frontend_namespaces fn ON fn.namespace_id = n.id WHERE fn.frontend_id = ? ORDER BY n.name`), fs[i].ID)
 		if err != nil {
 			return nil, fmt.Errorf("listing frontend namespaces: %w", err)
 		}
-		if fs[i].Namespaces, err = collect(rows, func(r interface{ Scan(...any) error }) (string, error) {
-			var n string
-			return n, r.Scan(&n)
-		}); err != nil {
+		nss, err := collect(rows, func(r interface{ Scan(...any) error }) ([2]string, error) {
+			var n [2]string
+			return n, r.Scan(&n[0], &n[1])
+		})
+		if err != nil {
 			return nil, err
+		}
+		for _, n := range nss {
+			fs[i].NamespaceIDs, fs[i].Namespaces = append(fs[i].NamespaceIDs, n[0]), append(fs[i].Namespaces, n[1])
 		}
 	}
 	return fs, nil

@@ -289,8 +289,9 @@ type entity struct {
 	// are set on terminators.
 	ServiceID string `json:"serviceId"`
 	Identity  string `json:"identity"`
-	// IdentityRoles are set on service policies.
-	IdentityRoles []string `json:"identityRoles"`
+	// IdentityRoles are set on service policies, RoleAttributes on identities.
+	IdentityRoles  []string `json:"identityRoles"`
+	RoleAttributes []string `json:"roleAttributes"`
 	// IsOnline and VersionInfo are set on edge routers.
 	IsOnline    bool `json:"isOnline"`
 	VersionInfo struct {

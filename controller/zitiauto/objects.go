@@ -152,26 +152,18 @@ func (c *Client) SetIdentityRoles(ctx context.Context, id string, roles []string
 	return nil
 }
 
-// IdentityRoleAttributes returns the role attributes of the identities
-// with these ids, by id; an id the overlay does not know is left out.
-func (c *Client) IdentityRoleAttributes(ctx context.Context, ids []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, id := range ids {
-		var got struct {
-			Data struct {
-				RoleAttributes []string `json:"roleAttributes"`
-			} `json:"data"`
-		}
-		err := c.call(ctx, http.MethodGet, "identities/"+url.PathEscape(id), nil, &got)
-		if isNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading identity %s: %w", id, err)
-		}
-		out[id] = got.Data.RoleAttributes
+// FrontendIdentityRoles returns the role attributes of every frontend
+// identity of this deployment, by identity id, for reconciliation.
+func (c *Client) FrontendIdentityRoles(ctx context.Context) (map[string][]string, error) {
+	ids, err := c.list(ctx, "identities", c.kindFilter("frontend"))
+	if err != nil {
+		return nil, fmt.Errorf("listing frontend identities: %w", err)
 	}
-	return out, nil
+	roles := make(map[string][]string, len(ids))
+	for _, id := range ids {
+		roles[id.ID] = id.RoleAttributes
+	}
+	return roles, nil
 }
 
 // DeleteIdentity deletes the identity id; one that is already gone is fine.
@@ -402,8 +394,11 @@ func (c *Client) DialRolesByShare(ctx context.Context) (map[string][]string, err
 }
 
 // sharesFilter selects the objects of every share of this deployment.
-func (c *Client) sharesFilter() string {
-	filter := fmt.Sprintf(`tags.%s = "share"`, tagPortico)
+func (c *Client) sharesFilter() string { return c.kindFilter("share") }
+
+// kindFilter selects this deployment's objects tagged portico=kind.
+func (c *Client) kindFilter(kind string) string {
+	filter := fmt.Sprintf(`tags.%s = "%s"`, tagPortico, kind)
 	if c.deployment != "" {
 		filter += fmt.Sprintf(` and tags.%s = "%s"`, tagDeployment, c.deployment)
 	}
