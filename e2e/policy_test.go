@@ -305,4 +305,15 @@ func TestLargePoliciesDoNotStopAFreshFrontend(t *testing.T) {
 	if code, _, err := f.get("big-000."+ns, "/"); err != nil || code != http.StatusBadGateway {
 		t.Errorf("a reserved name with a large policy and no agent: %d %v, want 502 offline", code, err)
 	}
+	// A share made after the instance started, then both again on new
+	// overlay connections.
+	later := startCLIAgent(t, home, "share", "public", newBackend(t).URL, "--namespace", ns)
+	defer later.stop(t)
+	wantWithin(t, 10*time.Second, "a later share through the fresh frontend", f.serves(later.host))
+	f.closeIdleConns(t)
+	for _, host := range []string{ag.host, later.host} {
+		if err := f.serves(host)(); err != nil {
+			t.Errorf("after idle connections are gone: %v", err)
+		}
+	}
 }

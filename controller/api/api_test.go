@@ -151,6 +151,16 @@ func (e *env) call(method, path, token, body string, out any) int {
 	return resp.StatusCode
 }
 
+// publicShare creates a public share of http://localhost:3000.
+func (e *env) publicShare(tok, envID string) ShareView {
+	e.t.Helper()
+	var sh ShareView
+	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &sh); code != 201 {
+		e.t.Fatalf("create share: %d", code)
+	}
+	return sh
+}
+
 // setup makes a namespace, a frontend serving it and an account with an environment.
 func (e *env) setup() (accountToken, envID string) {
 	e.t.Helper()
@@ -342,10 +352,7 @@ func (e *env) wantErrors(tests []badRequest) {
 func TestShareLifecycle(t *testing.T) {
 	e := newEnv(t)
 	tok, envID := e.setup()
-	var sh ShareView
-	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &sh); code != 201 {
-		t.Fatalf("create share: %d", code)
-	}
+	sh := e.publicShare(tok, envID)
 	if sh.Host != sh.Token+".share.example.com" || len(sh.FrontendEndpoints) != 1 || sh.FrontendEndpoints[0] != "https://"+sh.Host {
 		t.Fatalf("share = %+v", sh)
 	}
@@ -436,10 +443,7 @@ func TestOverlayWarnings(t *testing.T) {
 func TestPublicSharesAreDialledByTheirNamespacesFrontends(t *testing.T) {
 	e := newEnv(t)
 	tok, envID := e.setup()
-	var sh ShareView
-	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &sh); code != 201 {
-		t.Fatalf("create share: %d", code)
-	}
+	sh := e.publicShare(tok, envID)
 	stored, err := e.st.ShareByToken(context.Background(), sh.Token)
 	if err != nil {
 		t.Fatal(err)
