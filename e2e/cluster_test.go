@@ -206,7 +206,7 @@ func (f *clusterFrontend) waitLoaded(t *testing.T) {
 		}
 		st, err := f.status()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w; its log ends:\n%s", err, f.LogTail())
 		}
 		if !st.Loaded {
 			return fmt.Errorf("not loaded: %+v", st)
@@ -369,6 +369,9 @@ func (c *cluster) converged() error {
 			return err
 		}
 		rev, got, err := f.table()
+		if err != nil && !f.Alive() {
+			return fmt.Errorf("%s exited:\n%s", f.Name, f.LogTail())
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Name, err)
 		}
@@ -655,8 +658,8 @@ func TestCluster(t *testing.T) {
 			return nil
 		})
 		dead.start(t) // back for the next steps
-		wantWithin(t, 10*time.Second, "the restarted instance to catch up", c.converged)
 		dead.waitLoaded(t)
+		wantWithin(t, 10*time.Second, "the restarted instance to catch up", c.converged)
 		c.servesNewShare(t, agentHome)
 	})
 
