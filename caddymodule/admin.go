@@ -57,9 +57,9 @@ type adminMapping struct {
 	Policy json.RawMessage `json:"policy,omitempty"`
 }
 
-func eachRuntime(fn func(*runtime)) {
+func eachRuntime(fn func(*frontendRuntime)) {
 	runtimes.Range(func(_, v any) bool {
-		fn(v.(*runtime))
+		fn(v.(*frontendRuntime))
 		return true
 	})
 }
@@ -69,7 +69,9 @@ func serveStatus(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed}
 	}
 	out := []runtimeStatus{}
-	eachRuntime(func(rt *runtime) { out = append(out, runtimeStatus{Frontend: rt.frontend, Status: rt.client.Status()}) })
+	eachRuntime(func(rt *frontendRuntime) {
+		out = append(out, runtimeStatus{Frontend: rt.frontend, Status: rt.client.Status()})
+	})
 	return writeAdminJSON(w, out)
 }
 
@@ -78,7 +80,7 @@ func serveMappings(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed}
 	}
 	out := []runtimeMappings{}
-	eachRuntime(func(rt *runtime) {
+	eachRuntime(func(rt *frontendRuntime) {
 		rev, ms := rt.table.Mappings()
 		view := make([]adminMapping, len(ms))
 		for i, m := range ms {

@@ -67,7 +67,7 @@ type App struct {
 	OAuth *OAuthConfig `json:"oauth,omitempty"`
 
 	oauth  *oauthRuntime
-	rt     *runtime
+	rt     *frontendRuntime
 	key    string
 	logger *zap.Logger
 }
@@ -132,12 +132,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.key = string(key)
 	val, _, err := runtimes.LoadOrNew(a.key, func() (caddy.Destructor, error) {
-		return newRuntime(a, a.logger)
+		return newFrontendRuntime(a, a.logger)
 	})
 	if err != nil {
 		return err
 	}
-	a.rt = val.(*runtime)
+	a.rt = val.(*frontendRuntime)
 	return nil
 }
 
@@ -181,9 +181,9 @@ func (a *App) Cleanup() error {
 	return err
 }
 
-// runtime is the live state shared by every config that names the same
+// frontendRuntime is the live state shared by every config that names the same
 // frontend the same way.
-type runtime struct {
+type frontendRuntime struct {
 	frontend string
 	identity string
 	table    *routes.Table
@@ -207,7 +207,7 @@ const (
 	loginFailureEvery = 10 * time.Second
 )
 
-func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
+func newFrontendRuntime(a *App, logger *zap.Logger) (*frontendRuntime, error) {
 	tlsCfg, err := controllerTLS(a.TLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("portico app: %w", err)
@@ -227,11 +227,11 @@ func newRuntime(a *App, logger *zap.Logger) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portico app: %w", err)
 	}
-	return &runtime{frontend: a.Frontend, identity: a.Identity, table: table, logger: logger, client: client, done: make(chan struct{}),
+	return &frontendRuntime{frontend: a.Frontend, identity: a.Identity, table: table, logger: logger, client: client, done: make(chan struct{}),
 		failedLogins: policy.NewFailedLogins(loginFailureBurst, loginFailureEvery, 1<<16)}, nil
 }
 
-func (rt *runtime) start() error {
+func (rt *frontendRuntime) start() error {
 	rt.startOnce.Do(func() {
 		ov, err := connectOverlay(rt.identity, rt.logger.Named("overlay"))
 		if err != nil {
@@ -251,7 +251,7 @@ func (rt *runtime) start() error {
 }
 
 // Destruct stops the runtime when the last config using it is gone.
-func (rt *runtime) Destruct() error {
+func (rt *frontendRuntime) Destruct() error {
 	if rt.cancel != nil {
 		rt.cancel()
 		<-rt.done
@@ -299,7 +299,7 @@ func instanceID() string {
 
 // dial connects to a share's service over the overlay: to any of its
 // terminators, or to the one an agent binds when agent is set.
-func (rt *runtime) dial(ctx context.Context, service, agent string) (net.Conn, error) {
+func (rt *frontendRuntime) dial(ctx context.Context, service, agent string) (net.Conn, error) {
 	if rt.overlay == nil {
 		return nil, errors.New("portico app is not started")
 	}
@@ -347,5 +347,5 @@ var (
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
-	_ caddy.Destructor   = (*runtime)(nil)
+	_ caddy.Destructor   = (*frontendRuntime)(nil)
 )

@@ -134,7 +134,7 @@ func startCaddy(t *testing.T, app map[string]any, servers map[string]map[string]
 		t.Fatalf("loading caddy: %v", err)
 	}
 	t.Cleanup(func() { caddy.Stop() })
-	eachRuntime(func(rt *runtime) {
+	eachRuntime(func(rt *frontendRuntime) {
 		if rt.frontend == frontend {
 			f.table = rt.table
 		}

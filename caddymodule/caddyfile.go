@@ -209,13 +209,13 @@ func (c *OAuthConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // parseShare sets up portico_share, which takes no arguments.
 func parseShare(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	s := new(Share)
-	err := s.UnmarshalCaddyfile(h.Dispenser)
-	return s, err
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
 }
 
 // UnmarshalCaddyfile checks that portico_share has no arguments.
-func (s *Share) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() || d.NextBlock(0) {
 		return d.Err("portico_share takes no arguments")
@@ -280,7 +280,7 @@ func parsePortico(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	setAgentDefaults(rp)
 	route := caddyhttp.Route{
 		HandlersRaw: []json.RawMessage{
-			caddyconfig.JSONModuleObject(Share{}, "handler", "portico_share", nil),
+			caddyconfig.JSONModuleObject(Handler{}, "handler", "portico_share", nil),
 			caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil),
 		},
 	}
@@ -311,7 +311,7 @@ func setAgentDefaults(rp *reverseproxy.Handler) {
 // Interface guards
 var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
-	_ caddyfile.Unmarshaler = (*Share)(nil)
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler = (*Upstreams)(nil)
 	_ caddyfile.Unmarshaler = (*Transport)(nil)
 	_ caddyfile.Unmarshaler = (*Permission)(nil)

@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(Share{})
+	caddy.RegisterModule(Handler{})
 }
 
 // routeVar is the request variable that carries the matched *routes.Route
@@ -40,11 +40,12 @@ const (
 	HeaderAuth = "X-Portico-Auth"
 )
 
-// Share resolves the request's Host to a live share and applies the share's
-// access policy. An unknown host is a 404 and a frontend that has not loaded
-// its table yet answers 503 with Retry-After, both through Caddy's error
-// handling so that handle_errors can style them. It sets the {portico.share},
-// {portico.name} and, after a login, {portico.user} placeholders.
+// Handler is the portico_share HTTP handler. It resolves the request's Host
+// to a live share and applies the share's access policy. An unknown host is
+// a 404 and a frontend that has not loaded its table yet answers 503 with
+// Retry-After, both through Caddy's error handling so that handle_errors can
+// style them. It sets the {portico.share}, {portico.name} and, after a
+// login, {portico.user} placeholders.
 //
 // Whatever the policy, every X-Portico-* header a client sends is removed.
 // Then: a client address outside the policy's ranges gets 403; basic auth
@@ -53,7 +54,7 @@ const (
 // a visitor who logs in reaches the share with X-Portico-User and
 // X-Portico-Auth; last, the policy's header rules apply. A share whose policy
 // does not compile refuses every request with 503.
-type Share struct {
+type Handler struct {
 	table        *routes.Table
 	oauth        *oauthRuntime
 	failedLogins *policy.FailedLogins
@@ -63,31 +64,31 @@ type Share struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (Share) CaddyModule() caddy.ModuleInfo {
+func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.portico_share",
-		New: func() caddy.Module { return new(Share) },
+		New: func() caddy.Module { return new(Handler) },
 	}
 }
 
 // Provision finds the portico app.
-func (s *Share) Provision(ctx caddy.Context) error {
+func (h *Handler) Provision(ctx caddy.Context) error {
 	app, err := portico(ctx)
 	if err != nil {
 		return err
 	}
-	s.table = app.rt.table
-	s.failedLogins = app.rt.failedLogins
-	s.oauth = app.oauth
-	s.refusals = ctx.Logger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+	h.table = app.rt.table
+	h.failedLogins = app.rt.failedLogins
+	h.oauth = app.oauth
+	h.refusals = ctx.Logger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, time.Minute, 1, 0)
 	}))
 	return nil
 }
 
-func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	host := routes.NormalizeHost(r.Host)
-	route, loaded := s.table.Lookup(host)
+	route, loaded := h.table.Lookup(host)
 	if route == nil {
 		if !loaded {
 			w.Header().Set("Retry-After", "5")
@@ -104,17 +105,17 @@ func (s *Share) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if route.Access != nil || route.AccessErr != nil {
 		var done bool
 		var err error
-		if w, done, err = s.enforce(w, r, route, repl); done || err != nil {
-			return s.logDetail(route, err)
+		if w, done, err = h.enforce(w, r, route, repl); done || err != nil {
+			return h.logDetail(route, err)
 		}
 	}
-	return s.logDetail(route, s.public(route, next.ServeHTTP(w, r)))
+	return h.logDetail(route, h.public(route, next.ServeHTTP(w, r)))
 }
 
 // public rewrites an error from the handlers after this one (the proxy's,
 // which can hold OpenZiti's errors and service names) into what a visitor
 // needs to know, keeping the original as the detail for the log.
-func (s *Share) public(route *routes.Route, err error) error {
+func (h *Handler) public(route *routes.Route, err error) error {
 	var he caddyhttp.HandlerError
 	if !errors.As(err, &he) {
 		return err
@@ -135,7 +136,7 @@ func (s *Share) public(route *routes.Route, err error) error {
 // detailed is an error whose message is written for visitors, who see it on
 // error pages through {err.message}, and whose detail (share tokens,
 // OpenZiti's or a login provider's own words) is for the frontend's log
-// only: Share logs it.
+// only: Handler logs it.
 type detailed struct {
 	public string
 	detail error
@@ -152,10 +153,10 @@ func withDetail(status int, public string, detail error) error {
 
 // logDetail logs the detail of an error that hides it from visitors, each
 // message at most once a minute, and returns err.
-func (s *Share) logDetail(route *routes.Route, err error) error {
+func (h *Handler) logDetail(route *routes.Route, err error) error {
 	var d *detailed
 	if errors.As(err, &d) && d.detail != nil {
-		s.refusals.Warn(d.public, zap.String("share", route.Share), zap.Error(d.detail))
+		h.refusals.Warn(d.public, zap.String("share", route.Share), zap.Error(d.detail))
 	}
 	return err
 }
@@ -173,9 +174,9 @@ func noneAvailable(route *routes.Route) bool {
 
 // enforce applies route's access policy to r. It returns the writer to go on
 // with, or done when it has answered the request itself.
-func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *routes.Route, repl *caddy.Replacer) (http.ResponseWriter, bool, error) {
+func (h *Handler) enforce(w http.ResponseWriter, r *http.Request, route *routes.Route, repl *caddy.Replacer) (http.ResponseWriter, bool, error) {
 	if route.AccessErr != nil {
-		s.refusals.Error("refusing every request to share "+route.Name+": its access policy does not compile",
+		h.refusals.Error("refusing every request to share "+route.Name+": its access policy does not compile",
 			zap.String("share", route.Share), zap.Error(route.AccessErr))
 		return w, true, caddyhttp.Error(http.StatusServiceUnavailable,
 			fmt.Errorf("share %s refuses requests: its access policy is invalid", route.Name))
@@ -197,13 +198,13 @@ func (s *Share) enforce(w http.ResponseWriter, r *http.Request, route *routes.Ro
 	var user, method string
 	switch {
 	case p.RequiresBasicAuth():
-		name, err := s.basicAuth(w, r, route)
+		name, err := h.basicAuth(w, r, route)
 		if err != nil {
 			return w, true, err
 		}
 		user, method = name, "basic"
 	case p.OAuth() != nil:
-		email, done, err := s.oauthLogin(w, r, route, p.OAuth())
+		email, done, err := h.oauthLogin(w, r, route, p.OAuth())
 		if done || err != nil {
 			return w, true, err
 		}
@@ -228,7 +229,7 @@ const loginWait = 5 * time.Second
 // policy and returns the user, or the error to answer with: 401 with a
 // challenge, 429 for a client that failed too often on this share, 503 when
 // the frontend's compare slots stay busy.
-func (s *Share) basicAuth(w http.ResponseWriter, r *http.Request, route *routes.Route) (string, error) {
+func (h *Handler) basicAuth(w http.ResponseWriter, r *http.Request, route *routes.Route) (string, error) {
 	name, password, ok := r.BasicAuth()
 	if !ok {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))
@@ -239,7 +240,7 @@ func (s *Share) basicAuth(w http.ResponseWriter, r *http.Request, route *routes.
 		return "", caddyhttp.Error(http.StatusForbidden, fmt.Errorf("client address of a request to share %s: %w", route.Name, err))
 	}
 	var tooMany *policy.TooManyFailures
-	if err := s.failedLogins.Allow(route.Share, client); errors.As(err, &tooMany) {
+	if err := h.failedLogins.Allow(route.Share, client); errors.As(err, &tooMany) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(tooMany.RetryAfter.Seconds())+1))
 		return "", caddyhttp.Error(http.StatusTooManyRequests, err)
 	}
@@ -251,7 +252,7 @@ func (s *Share) basicAuth(w http.ResponseWriter, r *http.Request, route *routes.
 		return "", caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	if !good {
-		s.failedLogins.Failed(route.Share, client)
+		h.failedLogins.Failed(route.Share, client)
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", route.Name))
 		return "", caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("share %s: wrong user name or password", route.Name))
 	}
@@ -328,8 +329,8 @@ func portico(ctx caddy.Context) (*App, error) {
 
 // Interface guards
 var (
-	_ caddy.Provisioner           = (*Share)(nil)
-	_ caddyhttp.MiddlewareHandler = (*Share)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ http.ResponseWriter         = (*rewriteResponse)(nil)
 	_ io.ReaderFrom               = (*rewriteResponse)(nil)
 )

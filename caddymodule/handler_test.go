@@ -38,7 +38,7 @@ func statusOf(err error) int {
 
 func TestShareHandler(t *testing.T) {
 	table := routes.NewTable()
-	h := newShare(table)
+	h := newHandler(table)
 	var sawUpstreams []*reverseproxy.Upstream
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		var err error
@@ -140,7 +140,7 @@ func TestErrorsShowVisitorsNoDetail(t *testing.T) {
 	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "app.share.test", Share: "tok7secret"}})
 	core, logs := observer.New(zap.WarnLevel)
-	h := &Share{table: table, refusals: zap.New(core)}
+	h := &Handler{table: table, refusals: zap.New(core)}
 	for _, tt := range []struct {
 		status int
 		want   string

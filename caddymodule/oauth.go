@@ -390,18 +390,18 @@ type pendingLogin struct {
 // returns the email; otherwise it answers the request itself (done) by
 // sending the visitor to the provider, or by finishing a login at the
 // callback path.
-func (s *Share) oauthLogin(w http.ResponseWriter, r *http.Request, route *routes.Route, rule *policy.OAuthRule) (email string, done bool, err error) {
+func (h *Handler) oauthLogin(w http.ResponseWriter, r *http.Request, route *routes.Route, rule *policy.OAuthRule) (email string, done bool, err error) {
 	var prov loginProvider
-	if s.oauth != nil {
-		prov = s.oauth.providers[rule.Provider]
+	if h.oauth != nil {
+		prov = h.oauth.providers[rule.Provider]
 	}
 	if prov == nil {
-		s.refusals.Error("refusing every request to share "+route.Name+": its oauth provider is not configured here",
+		h.refusals.Error("refusing every request to share "+route.Name+": its oauth provider is not configured here",
 			zap.String("share", route.Share), zap.String("provider", rule.Provider))
 		return "", true, caddyhttp.Error(http.StatusServiceUnavailable,
 			fmt.Errorf("share %s requires a login with %q, which this frontend does not offer", route.Name, rule.Provider))
 	}
-	o := s.oauth
+	o := h.oauth
 	if r.URL.Path == oauthCallbackPath {
 		return "", true, o.finishLogin(w, r, route, rule, prov)
 	}

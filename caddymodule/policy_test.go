@@ -17,8 +17,8 @@ import (
 	"github.com/porticoproxy/portico/internal/routes"
 )
 
-func newShare(table *routes.Table) *Share {
-	return &Share{table: table, refusals: zap.NewNop(), failedLogins: policy.NewFailedLogins(loginFailureBurst, loginFailureEvery, 64)}
+func newHandler(table *routes.Table) *Handler {
+	return &Handler{table: table, refusals: zap.NewNop(), failedLogins: policy.NewFailedLogins(loginFailureBurst, loginFailureEvery, 64)}
 }
 
 // policyJSON marshals a policy for a mapping.
@@ -74,7 +74,7 @@ func TestSharePolicy(t *testing.T) {
 		{Name: "broken.share.test", Share: "broken", Policy: []byte(`{"ip_allow":["everyone"]}`)},
 		{Name: "garbled.share.test", Share: "garbled", Policy: []byte(`{"basic_auth":`)},
 	})
-	h := newShare(table)
+	h := newHandler(table)
 
 	tests := []struct {
 		name     string
@@ -174,7 +174,7 @@ func TestFailedLoginsAreRateLimited(t *testing.T) {
 		{Name: "a.share.test", Share: "a", Policy: policyJSON(t, users)},
 		{Name: "b.share.test", Share: "b", Policy: policyJSON(t, users)},
 	})
-	h := newShare(table)
+	h := newHandler(table)
 	login := func(host, client, password string) (int, http.Header) {
 		r, _ := request(host)
 		r.RemoteAddr = client + ":4444"
@@ -206,7 +206,7 @@ func TestBrokenPolicyIsNotLeaked(t *testing.T) {
 	table := routes.NewTable()
 	table.Replace(1, []mapping.Mapping{{Name: "broken.share.test", Share: "broken", Policy: []byte(`{"basic_auth":[{"username":"a","password_hash":"hunter2"}]}`)}})
 	r, _ := request("broken.share.test")
-	err := newShare(table).ServeHTTP(httptest.NewRecorder(), r, &backend{})
+	err := newHandler(table).ServeHTTP(httptest.NewRecorder(), r, &backend{})
 	if statusOf(err) != http.StatusServiceUnavailable || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
 	}

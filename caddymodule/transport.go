@@ -27,7 +27,7 @@ func init() {
 type Transport struct {
 	reverseproxy.HTTPTransport
 
-	rt *runtime
+	rt *frontendRuntime
 }
 
 // CaddyModule returns the Caddy module information.
