@@ -4,7 +4,7 @@
 //   - portico, the app: the frontend's runtime (OpenZiti context, sync
 //     client, route table), kept across config reloads (app.go);
 //   - http.handlers.portico_share: Host → share, and the share's policy
-//     (handler.go, oauth.go);
+//     (handler.go, oauth*.go);
 //   - the portico dynamic upstreams and transport, which dial shares over
 //     OpenZiti (upstreams.go, transport.go);
 //   - tls.permission.portico, on-demand certificates for live names only

@@ -50,7 +50,7 @@ const (
 // Whatever the policy, every X-Portico-* header a client sends is removed.
 // Then: a client address outside the policy's ranges gets 403; basic auth
 // without valid credentials gets 401 with a challenge for the share's host;
-// an OAuth login without a session is sent to the provider (see oauth.go);
+// an OAuth login without a session is sent to the provider (see oauth_flow.go);
 // a visitor who logs in reaches the share with X-Portico-User and
 // X-Portico-Auth; last, the policy's header rules apply. A share whose policy
 // does not compile refuses every request with 503.
