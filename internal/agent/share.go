@@ -75,17 +75,10 @@ func (s *Share) Run(ctx context.Context, ready func() error) error {
 			return nil
 		}
 		s.Logger.Warn("lost the share's overlay binding; binding again", zap.String("share", s.Service), zap.Error(err))
-		for delay := 500 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(delay):
-			}
-			if ln, svcID, err = s.bind(ctx); err == nil {
-				s.Logger.Warn("bound the share again", zap.String("share", s.Service))
-				break
-			}
+		if ln, svcID, err = s.rebind(ctx); err != nil {
+			return nil // ctx ended
 		}
+		s.Logger.Warn("bound the share again", zap.String("share", s.Service))
 		if s.Rejoin != nil {
 			if err := s.Rejoin(ctx); err != nil {
 				s.Logger.Warn("rejoining the share's rotation", zap.String("share", s.Service), zap.Error(err))
@@ -99,6 +92,20 @@ func (s *Share) serve(ctx context.Context, ln net.Listener) error {
 		return s.Backend.Serve(ctx, ln, s.Logger)
 	}
 	return Serve(ctx, ln, s.Target, s.Insecure, s.StripIdentity, s.Logger)
+}
+
+// rebind binds the service again after the binding was lost, backing off
+// between attempts, until it succeeds or ctx ends.
+func (s *Share) rebind(ctx context.Context) (edge.Listener, string, error) {
+	var bo backoff.Backoff
+	for backoff.Sleep(ctx, bo.Next()) {
+		ln, svcID, err := s.bind(ctx)
+		if err == nil {
+			return ln, svcID, nil
+		}
+		s.Logger.Debug("binding the share again failed; retrying", zap.String("share", s.Service), zap.Error(err))
+	}
+	return nil, "", ctx.Err()
 }
 
 func (s *Share) bind(ctx context.Context) (edge.Listener, string, error) {
