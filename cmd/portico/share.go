@@ -177,7 +177,7 @@ func (b *backendFlags) agent(arg string) (agent.Share, string, error) {
 		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 			return agent.Share{}, "", fmt.Errorf("target %q is not an http:// or https:// URL", arg)
 		}
-		return agent.Share{Target: target, Insecure: b.insecure, StripIdentity: b.private}, target.String(), nil
+		return agent.Share{Backend: &agent.Proxy{Target: target, Insecure: b.insecure, StripIdentity: b.private}}, target.String(), nil
 	case "web", "caddy":
 		path, err := filepath.Abs(arg)
 		if err != nil {

@@ -107,7 +107,7 @@ func CaddyfileConfig(path string) ([]byte, error) {
 type Caddy struct {
 	Config []byte
 	// StripIdentity removes the X-Portico-* headers of every request before
-	// the config's own routes, for a private share (see Share.StripIdentity).
+	// the config's own routes, for a private share (see Proxy.StripIdentity).
 	StripIdentity bool
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"time"
 
 	"github.com/openziti/sdk-golang/ziti"
@@ -32,6 +31,12 @@ const terminatorWait = 15 * time.Second
 // reconnect in progress.
 const recheckAfter = time.Second
 
+// A Backend serves the connections that arrive on a share's listener until
+// ctx ends or the listener fails.
+type Backend interface {
+	Serve(ctx context.Context, ln net.Listener, logger *zap.Logger) error
+}
+
 // Share serves one share's service until ctx ends.
 type Share struct {
 	Ziti    ziti.Context
@@ -39,13 +44,8 @@ type Share struct {
 	// Identity, if set, binds the service under this terminator identity,
 	// so frontends can address this agent among several.
 	Identity string
-	Target   *url.URL
-	Insecure bool
-	// StripIdentity removes the X-Portico-* headers of every request, for a
-	// private share: its peers dial the agent without a frontend between.
-	StripIdentity bool
-	// Backend serves what arrives, such as a TCPTunnel or a Caddy; nil
-	// proxies HTTP to Target.
+	// Backend serves what arrives: a Proxy, a Caddy, a TCPTunnel or a
+	// UDPTunnel.
 	Backend Backend
 	// Rejoin, if set, is called after the share was bound again, for an
 	// agent that must put itself back in its share's rotation.
@@ -54,7 +54,7 @@ type Share struct {
 }
 
 // Run binds the service, calls ready once the overlay lists its terminator,
-// and forwards to the target until ctx ends. When the binding is lost, it
+// and serves it with its Backend until ctx ends. When the binding is lost, it
 // binds again. It fails only if the first bind or ready does.
 func (s *Share) Run(ctx context.Context, ready func() error) error {
 	ln, svcID, err := s.bind(ctx)
@@ -68,7 +68,7 @@ func (s *Share) Run(ctx context.Context, ready func() error) error {
 	for {
 		watch, stop := context.WithCancel(ctx)
 		go s.watch(watch, ln, svcID)
-		err := s.serve(ctx, ln)
+		err := s.Backend.Serve(ctx, ln, s.Logger)
 		stop()
 		ln.Close()
 		if ctx.Err() != nil {
@@ -85,13 +85,6 @@ func (s *Share) Run(ctx context.Context, ready func() error) error {
 			}
 		}
 	}
-}
-
-func (s *Share) serve(ctx context.Context, ln net.Listener) error {
-	if s.Backend != nil {
-		return s.Backend.Serve(ctx, ln, s.Logger)
-	}
-	return Serve(ctx, ln, s.Target, s.Insecure, s.StripIdentity, s.Logger)
 }
 
 // rebind binds the service again after the binding was lost, backing off

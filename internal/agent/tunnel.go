@@ -17,12 +17,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// A Backend serves the connections that arrive on a share's listener until
-// ctx ends or the listener fails.
-type Backend interface {
-	Serve(ctx context.Context, ln net.Listener, logger *zap.Logger) error
-}
-
 const (
 	// DefaultIdle ends a UDP session that carried no datagram either way for
 	// this long.

@@ -1,6 +1,9 @@
 // Package agent forwards what arrives on a share's Ziti listener to the
-// local target.
+// local target, through the share's Backend: an HTTP Proxy, a Caddy (the
+// web and caddy modes), or a TCPTunnel or UDPTunnel.
 package agent
+
+// proxy.go holds the HTTP proxy backend.
 
 import (
 	"context"
@@ -17,20 +20,31 @@ import (
 	"github.com/porticoproxy/portico/internal/policy"
 )
 
-// Serve proxies HTTP requests from ln to target until ctx ends or ln closes.
-// httputil.ReverseProxy carries streaming bodies and WebSocket upgrades. With
-// stripIdentity, the X-Portico-* headers of a request are removed: only a
-// frontend sets them, and a private share's peers reach the agent directly.
-func Serve(ctx context.Context, ln net.Listener, target *url.URL, insecure, stripIdentity bool, logger *zap.Logger) error {
+// Proxy is the backend of the proxy mode: it proxies HTTP requests to
+// Target. httputil.ReverseProxy carries streaming bodies and WebSocket
+// upgrades.
+type Proxy struct {
+	Target *url.URL
+	// Insecure accepts any certificate from an https Target.
+	Insecure bool
+	// StripIdentity removes the X-Portico-* headers of every request, for a
+	// private share: only a frontend sets them, and a private share's peers
+	// dial the agent without a frontend between.
+	StripIdentity bool
+}
+
+// Serve proxies the requests that arrive on ln until ctx ends or ln fails.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener, logger *zap.Logger) error {
+	target := p.Target
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil // the target is local; never go through an HTTP proxy
-	if insecure {
+	if p.Insecure {
 		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			if stripIdentity {
+			if p.StripIdentity {
 				policy.StripIdentityHeaders(pr.Out.Header)
 			}
 			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
