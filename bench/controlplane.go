@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/policy"
 )
 
@@ -59,8 +60,8 @@ type ControlPlaneFigure struct {
 // whether the mapping has arrived.
 var deniedToLoopback = &policy.Policy{IPDeny: []string{"127.0.0.0/8"}}
 
-func (d *deployment) shareRequest() apiclient.ShareRequest {
-	return apiclient.ShareRequest{EnvironmentID: d.envID, Target: "http://127.0.0.1:9", Namespace: d.namespace, Policy: deniedToLoopback}
+func (d *deployment) shareRequest() apitypes.ShareRequest {
+	return apitypes.ShareRequest{EnvironmentID: d.envID, Target: "http://127.0.0.1:9", Namespace: d.namespace, Policy: deniedToLoopback}
 }
 
 // benchPropagation creates n shares one after another, each time waiting
@@ -73,7 +74,7 @@ func (h *harness) benchPropagation(ctx context.Context, d *deployment, mode, sto
 		clients[i] = path{name: f.Name, addr: f.httpAddr}
 	}
 	var (
-		shares        = make([]apiclient.Share, 0, n)
+		shares        = make([]apitypes.Share, 0, n)
 		total, fanout [2][]time.Duration // create, delete
 		call          [2][]time.Duration
 	)
@@ -196,7 +197,7 @@ func (h *harness) benchConcurrentAPI(ctx context.Context, d *deployment, storeNa
 					t0 := time.Now()
 					var err error
 					if op == 0 {
-						var sh apiclient.Share
+						var sh apitypes.Share
 						sh, err = c.CreateShare(ctx, d.shareRequest())
 						tokens[i] = append(tokens[i], sh.Token)
 					} else {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/porticoproxy/portico/controller"
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/testenv"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -69,7 +70,7 @@ type deployment struct {
 	apiURL    string
 	admin     *apiclient.Client
 	user      *apiclient.Client // the benchmark account's
-	account   apiclient.Account
+	account   apitypes.Account
 	envID     string
 	fronts    []*frontend
 	cleanups  []func() error
@@ -168,7 +169,7 @@ func startDeployment(ctx context.Context, h *harness, dc deploymentConfig) (d *d
 
 // enrollFrontend creates a frontend record and enrolls its Ziti identity
 // into dir, returning the record and the identity file.
-func (d *deployment) enrollFrontend(ctx context.Context, description, urlTemplate string) (apiclient.Frontend, string, error) {
+func (d *deployment) enrollFrontend(ctx context.Context, description, urlTemplate string) (apitypes.Frontend, string, error) {
 	fe, err := d.admin.CreateFrontend(ctx, description, urlTemplate)
 	if err != nil {
 		return fe, "", err

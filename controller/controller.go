@@ -9,19 +9,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"regexp"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/porticoproxy/portico/controller/api"
 	"github.com/porticoproxy/portico/controller/cluster"
+	"github.com/porticoproxy/portico/controller/service"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/syncapi"
 	"github.com/porticoproxy/portico/controller/token"
@@ -32,154 +29,6 @@ import (
 
 // Version is the controller's version, set at build time.
 var Version = "dev"
-
-// Config is the controller's configuration file.
-type Config struct {
-	// API is the REST API's listen address.
-	API string `yaml:"api"`
-	// GRPC is the sync service's listen address.
-	GRPC string `yaml:"grpc"`
-	// Store names the database: "sqlite:PATH".
-	Store string `yaml:"store"`
-	// AdminToken authorises the admin calls.
-	AdminToken string `yaml:"admin_token"`
-	// Ziti says how to reach the OpenZiti controller's Edge Management API.
-	Ziti ZitiConfig `yaml:"ziti"`
-	// ID names this controller in the cluster. Default: a random id.
-	ID string `yaml:"id"`
-	// AdvertiseAPI and AdvertiseGRPC are the addresses other parts reach this
-	// controller at, as listed by GET /api/v1/controllers. Default: the
-	// listen addresses.
-	AdvertiseAPI  string `yaml:"advertise_api"`
-	AdvertiseGRPC string `yaml:"advertise_grpc"`
-	// Workers tunes the singleton workers.
-	Workers WorkersConfig `yaml:"workers"`
-	// AMQP, if its URL is set, publishes every mapping change to RabbitMQ,
-	// for frontends that follow a cluster of controllers.
-	AMQP AMQPConfig `yaml:"amqp"`
-	// TLS, if set, serves the API and the sync service over TLS with this
-	// certificate, so tokens and frontend secrets never cross a network in
-	// the clear.
-	TLS TLSConfig `yaml:"tls"`
-	// DNSResolver, if set (host:port), is the DNS server asked for custom
-	// domains' verification records instead of the system's resolver.
-	DNSResolver string `yaml:"dns_resolver"`
-	// Limits bound what one account may do.
-	Limits LimitsConfig `yaml:"limits"`
-}
-
-// LimitsConfig bounds what one account may do.
-type LimitsConfig struct {
-	// JournalBytesPerHour is how many bytes of mapping changes (counted once
-	// per frontend) an account may make per clock hour; beyond it the API
-	// answers 429 until the next hour. Default 32 MiB.
-	JournalBytesPerHour int64 `yaml:"journal_bytes_per_hour"`
-	// NameQuarantine is how long a released reserved name stays out of
-	// other accounts' reach (its releaser may take it back at once).
-	// Default 24h.
-	NameQuarantine time.Duration `yaml:"name_quarantine"`
-}
-
-// TLSConfig names a certificate and its key, in PEM files.
-type TLSConfig struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-}
-
-// AMQPConfig is the broker section of the configuration.
-type AMQPConfig struct {
-	URL      string `yaml:"url"`
-	Exchange string `yaml:"exchange"`
-}
-
-// ZitiConfig is the Ziti section of the configuration.
-type ZitiConfig struct {
-	ManagementURL string `yaml:"management_url"`
-	Username      string `yaml:"username"`
-	Password      string `yaml:"password"`
-	CAFile        string `yaml:"ca_file"`
-}
-
-// LoadConfig reads a YAML configuration file. ${VAR} references are expanded
-// from the environment, and a reference to an unset variable is an error, as
-// are unknown keys. Any other $ is kept, so a password may hold one.
-func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("reading config: %w", err)
-	}
-	expanded, err := expandVars(string(raw))
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("parsing config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expandVars replaces each ${VAR} in s with the variable's value; an unset one is an error.
-func expandVars(s string) (string, error) {
-	var missing []string
-	out := varRef.ReplaceAllStringFunc(s, func(ref string) string {
-		name := varRef.FindStringSubmatch(ref)[1]
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("it refers to environment variables that are not set: %s", strings.Join(missing, ", "))
-	}
-	return out, nil
-}
-
-func (c *Config) setDefaults() {
-	if c.API == "" {
-		c.API = "127.0.0.1:18080"
-	}
-	if c.GRPC == "" {
-		c.GRPC = "127.0.0.1:18081"
-	}
-	if c.Store == "" {
-		c.Store = "sqlite:portico.db"
-	}
-	if c.ID == "" {
-		c.ID = "ctrl-" + token.New(8)
-	}
-	c.Workers.setDefaults()
-}
-
-// Validate checks the configuration without touching the network.
-func (c *Config) Validate() error {
-	var errs []error
-	if len(c.AdminToken) < 16 {
-		errs = append(errs, errors.New("admin_token must be at least 16 characters"))
-	}
-	if c.Ziti.ManagementURL == "" {
-		errs = append(errs, errors.New("ziti.management_url is required"))
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("tls needs both cert_file and key_file"))
-	}
-	if c.AMQP.URL != "" {
-		if err := (broker.PublisherConfig{URL: c.AMQP.URL, Exchange: c.AMQP.Exchange}).Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("amqp: %w", err))
-		}
-	}
-	if c.DNSResolver != "" {
-		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
-			errs = append(errs, fmt.Errorf("dns_resolver %q must be host:port: %w", c.DNSResolver, err))
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // Controller is a running controller.
 type Controller struct {
@@ -199,55 +48,63 @@ type Controller struct {
 }
 
 // New opens the store and the listeners. Serve starts answering.
-func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, error) {
+func New(ctx context.Context, cfg Config, logger *zap.Logger) (c *Controller, err error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
+	// What New has opened so far, closed again if a later step fails.
+	var opened []func() error
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i]()
+			}
+		}
+	}()
 	st, err := store.Open(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
+	opened = append(opened, st.Close)
 	st.SetJournalBudget(cfg.Limits.JournalBytesPerHour)
 	st.SetNameQuarantine(cfg.Limits.NameQuarantine)
 	deployment, err := st.DeploymentID(ctx, token.New(12))
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: cfg.Ziti.ManagementURL, Username: cfg.Ziti.Username, Password: cfg.Ziti.Password,
 		CAFile: cfg.Ziti.CAFile, Deployment: deployment})
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("configuring ziti: %w", err)
 	}
 	if err := zc.EnsureBaseline(ctx); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("preparing the ziti network: %w", err)
 	}
-	c := &Controller{cfg: cfg, logger: logger.With(zap.String("controller", cfg.ID)), store: st, hub: syncapi.NewHub(), stopped: make(chan struct{})}
+	c = &Controller{cfg: cfg, logger: logger.With(zap.String("controller", cfg.ID)), store: st, hub: syncapi.NewHub(), stopped: make(chan struct{})}
 	logger = c.logger
 	c.pub = fanout{c.hub}
 	if cfg.AMQP.URL != "" {
 		c.amqp = broker.NewPublisher(broker.PublisherConfig{URL: cfg.AMQP.URL, Exchange: cfg.AMQP.Exchange}, logger.Named("amqp"))
+		opened = append(opened, func() error { c.amqp.Close(); return nil })
 		c.pub = append(c.pub, amqpPublisher{c.amqp})
 	}
 	if c.apiLn, err = net.Listen("tcp", cfg.API); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("listening for the api: %w", err)
 	}
+	opened = append(opened, func() error { return c.apiLn.Close() })
 	if c.grpcLn, err = net.Listen("tcp", cfg.GRPC); err != nil {
-		c.apiLn.Close()
-		st.Close()
 		return nil, fmt.Errorf("listening for grpc: %w", err)
 	}
+	opened = append(opened, c.grpcLn.Close)
 	if cfg.AdvertiseAPI == "" {
 		cfg.AdvertiseAPI = c.apiLn.Addr().String()
 	}
 	if cfg.AdvertiseGRPC == "" {
 		cfg.AdvertiseGRPC = c.grpcLn.Addr().String()
 	}
-	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, pub: c.pub, logger: logger.Named("workers"), orphans: map[string]time.Time{}, unhosted: map[string]time.Time{}}
+	svc := service.New(st, zc, c.pub, resolver(cfg.DNSResolver), logger.Named("service"))
+	w := &workers{cfg: cfg.Workers, store: st, ziti: zc, svc: svc, logger: logger.Named("workers"), orphans: map[string]time.Time{}, unhosted: map[string]time.Time{}}
 	now := time.Now().UTC()
 	c.node = cluster.New(cluster.Config{Self: store.Controller{
 		ID: cfg.ID, APIAddress: cfg.AdvertiseAPI, GRPCAddress: cfg.AdvertiseGRPC, Version: Version, StartedAt: now, HeartbeatAt: now,
@@ -255,8 +112,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	routers := &routerWarnings{ziti: zc, logger: logger.Named("overlay"), logged: map[string]bool{}}
 	routers.Warnings(ctx) // logs them at start
 	c.httpSrv = &http.Server{
-		Handler: api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version, Resolver: resolver(cfg.DNSResolver), OverlayWarnings: routers.Warnings},
-			st, zc, c.pub, logger.Named("api")),
+		Handler:           api.New(api.Config{AdminToken: cfg.AdminToken, Version: Version, OverlayWarnings: routers.Warnings}, st, svc, logger.Named("api")),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -270,9 +126,6 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Controller, erro
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
-			c.apiLn.Close()
-			c.grpcLn.Close()
-			st.Close()
 			return nil, fmt.Errorf("loading tls certificate: %w", err)
 		}
 		tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -328,7 +181,7 @@ func (c *Controller) Close() error {
 
 // fanout publishes committed changes to every publisher: the Watch streams
 // of this controller always, RabbitMQ when configured.
-type fanout []api.Publisher
+type fanout []service.Publisher
 
 func (f fanout) Publish(changes []store.FrontendChange) {
 	for _, p := range f {

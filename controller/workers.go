@@ -2,15 +2,14 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/porticoproxy/portico/controller/api"
 	"github.com/porticoproxy/portico/controller/cluster"
+	"github.com/porticoproxy/portico/controller/service"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/zitiauto"
 )
@@ -54,7 +53,7 @@ type workers struct {
 	cfg    WorkersConfig
 	store  *store.Store
 	ziti   *zitiauto.Client
-	pub    fanout
+	svc    *service.Service
 	logger *zap.Logger
 
 	// orphans are share tokens found on the overlay but not in the store at
@@ -121,7 +120,7 @@ func (w *workers) reap(ctx context.Context) error {
 		if now.Sub(last) < w.cfg.ReapAfter || now.Sub(first) < w.cfg.ReapAfter {
 			continue
 		}
-		if err := w.removeShare(ctx, sh.Token); err != nil {
+		if err := w.svc.ReapShare(ctx, sh.Token); err != nil {
 			return err
 		}
 		delete(w.unhosted, sh.Token)
@@ -157,24 +156,13 @@ func (w *workers) reapAgents(ctx context.Context, sh store.Share, bound map[stri
 		if now.Sub(first) < w.cfg.ReapAfter {
 			continue
 		}
-		changes, err := w.store.RemoveAgent(ctx, "", sh.Token, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("removing agent %s of share %s: %w", id, sh.Token, err)
+		if err := w.svc.ReapAgent(ctx, sh.Token, id); err != nil {
+			return err
 		}
-		w.pub.Publish(changes)
 		delete(w.unhosted, key)
 		w.logger.Info("took a gone agent out of its share's rotation", zap.String("share", sh.Token), zap.String("agent", id))
 	}
 	return nil
-}
-
-func (w *workers) removeShare(ctx context.Context, token string) error {
-	_, changes, err := w.store.RemoveShare(ctx, token)
-	if err != nil {
-		return fmt.Errorf("removing share %s: %w", token, err)
-	}
-	w.pub.Publish(changes)
-	return w.ziti.DeleteShareService(ctx, token)
 }
 
 // reconcile makes the overlay match the store: a share whose service is
@@ -208,19 +196,7 @@ func (w *workers) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		roles, err := api.DialRoles(ctx, w.store, sh)
-		if err != nil {
-			return err
-		}
-		svc, err := w.ziti.CreateShareService(ctx, sh.Token, zitiauto.BindRoles(sh.Reserved, sh.AccountID, sh.BindIdentityID), roles)
-		if err != nil {
-			return fmt.Errorf("recreating share %s on the overlay: %w", sh.Token, err)
-		}
-		if err := w.store.SetShareService(ctx, sh.Token, svc); err != nil {
-			return err
-		}
-		// Give the agent the reaper's grace to bind the new service.
-		if err := w.store.MarkSharesSeen(ctx, []string{sh.Token}, time.Now().UTC()); err != nil {
+		if err := w.svc.RestoreShareService(ctx, sh); err != nil {
 			return err
 		}
 		w.logger.Info("recreated a share's missing overlay objects", zap.String("share", sh.Token))
@@ -251,7 +227,7 @@ func (w *workers) reconcile(ctx context.Context) error {
 // repairDialRoles makes a private share's Dial policy name its accessors
 // again, if an accessor's change failed to reach the overlay.
 func (w *workers) repairDialRoles(ctx context.Context, sh store.Share, onOverlay []string) error {
-	want, err := api.DialRoles(ctx, w.store, sh)
+	want, err := w.svc.DialRoles(ctx, sh)
 	if err != nil || slices.Equal(slices.Sorted(slices.Values(onOverlay)), want) {
 		return err
 	}
@@ -262,7 +238,7 @@ func (w *workers) repairDialRoles(ctx context.Context, sh store.Share, onOverlay
 		w.logger.Info("repaired a public share's dial roles", zap.String("share", sh.Token), zap.Strings("was", onOverlay), zap.Strings("now", want))
 		return nil
 	}
-	if err := api.SyncDialRoles(ctx, w.store, w.ziti, sh.Token); err != nil {
+	if err := w.svc.SyncDialRoles(ctx, sh.Token); err != nil {
 		// One share whose policy is gone must not hold up the others.
 		w.logger.Warn("could not repair a private share's dial roles", zap.String("share", sh.Token), zap.Error(err))
 		return nil

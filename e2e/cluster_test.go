@@ -19,6 +19,7 @@ import (
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/broker"
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
@@ -139,7 +140,7 @@ workers:
 
 // newFrontendRecord creates a frontend record that serves namespace ns,
 // enrolls its identity and writes it to a file in dir.
-func newFrontendRecord(t *testing.T, admin *apiclient.Client, dir, description, urlTemplate, ns string) (apiclient.Frontend, string) {
+func newFrontendRecord(t *testing.T, admin *apiclient.Client, dir, description, urlTemplate, ns string) (apitypes.Frontend, string) {
 	t.Helper()
 	ctx := context.Background()
 	fe, err := admin.CreateFrontend(ctx, description, urlTemplate)
@@ -164,7 +165,7 @@ func newFrontendRecord(t *testing.T, admin *apiclient.Client, dir, description, 
 // process, with its own admin endpoint, storage and cache in dir/name, for
 // the frontend record fe with the identity in idFile; options are more lines
 // of its portico block, such as "amqp <url>".
-func newFrontendProc(dir, name string, controllers []string, fe apiclient.Frontend, idFile, httpAddr string, options ...string) *clusterFrontend {
+func newFrontendProc(dir, name string, controllers []string, fe apitypes.Frontend, idFile, httpAddr string, options ...string) *clusterFrontend {
 	fdir := filepath.Join(dir, name)
 	f := &clusterFrontend{dir: fdir, token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
@@ -415,7 +416,7 @@ func (c *cluster) churn(t *testing.T, accountToken, envID string, n int) []strin
 			defer wg.Done()
 			defer func() { <-sem }()
 			ctx := context.Background()
-			req := apiclient.ShareRequest{EnvironmentID: envID, Target: "http://127.0.0.1:1", Namespace: clusterNamespace}
+			req := apitypes.ShareRequest{EnvironmentID: envID, Target: "http://127.0.0.1:1", Namespace: clusterNamespace}
 			if i%3 == 0 { // a policy of its own, which every instance must carry too
 				req.Policy = &policy.Policy{IPDeny: []string{fmt.Sprintf("203.0.113.%d", i%250)}}
 			}

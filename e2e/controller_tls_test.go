@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/porticoproxy/portico/controller"
-	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/syncpb"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
@@ -73,7 +73,7 @@ func TestControllerServesTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("creating a frontend over TLS: %v\n%s", err, out)
 	}
-	var fe apiclient.Frontend
+	var fe apitypes.Frontend
 	for _, l := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(l, "frontend: "); ok {
 			fe.Token = v

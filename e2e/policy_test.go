@@ -18,6 +18,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
@@ -251,7 +252,7 @@ func TestLargePoliciesDoNotStopAFreshFrontend(t *testing.T) {
 		}
 		return p
 	}
-	if _, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, Namespace: ns, Reserved: true, Name: "too-big", Policy: big(9)}); !apiclient.IsStatus(err, 400) {
+	if _, err := cl.CreateShare(ctx, apitypes.ShareRequest{EnvironmentID: env.EnvironmentID, Namespace: ns, Reserved: true, Name: "too-big", Policy: big(9)}); !apiclient.IsStatus(err, 400) {
 		t.Fatalf("a 36 KiB policy: %v, want 400", err)
 	}
 
@@ -267,7 +268,7 @@ func TestLargePoliciesDoNotStopAFreshFrontend(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < names; i += 4 {
-				sh, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, Namespace: ns, Reserved: true, Name: fmt.Sprintf("big-%03d", i), Policy: big(7)})
+				sh, err := cl.CreateShare(ctx, apitypes.ShareRequest{EnvironmentID: env.EnvironmentID, Namespace: ns, Reserved: true, Name: fmt.Sprintf("big-%03d", i), Policy: big(7)})
 				mu.Lock()
 				if err != nil && failed == nil {
 					failed = err

@@ -23,7 +23,7 @@ import (
 
 	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/apiclient"
-	"github.com/porticoproxy/portico/internal/status"
+	"github.com/porticoproxy/portico/internal/apitypes"
 )
 
 const bigSize = 5 << 20
@@ -141,7 +141,7 @@ func postEcho(t *testing.T, host string) {
 }
 
 // account creates an account and enables an environment for it in its own home.
-func account(t *testing.T, name string) (apiclient.Account, string) {
+func account(t *testing.T, name string) (apitypes.Account, string) {
 	t.Helper()
 	acct, err := stack.admin.CreateAccount(context.Background(), fmt.Sprintf("%s-%d@e2e.localhost", name, time.Now().UnixNano()))
 	if err != nil {
@@ -457,7 +457,7 @@ func TestClusterStatusOfASingleController(t *testing.T) {
 			return err
 		}
 		// Other tests' frontends may still be listed until they time out.
-		var ins []status.Instance
+		var ins []apitypes.Instance
 		for _, in := range all {
 			if in.Frontend == stack.caddyArgs[0] {
 				ins = append(ins, in)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/porticoproxy/portico/internal/agent"
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 )
 
 // defaultBind is where "portico access private" serves a share.
@@ -47,7 +48,7 @@ UDP datagrams (udpTunnel).`,
 				return err
 			}
 			return runAgent(cmd, g, func(ctx context.Context, zc ziti.Context, logger *zap.Logger) (*session, error) {
-				sh, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, ShareMode: "private", BackendMode: bf.mode, Target: target, Closed: closed})
+				sh, err := cl.CreateShare(ctx, apitypes.ShareRequest{EnvironmentID: env.EnvironmentID, ShareMode: "private", BackendMode: bf.mode, Target: target, Closed: closed})
 				if err != nil {
 					return nil, fmt.Errorf("creating share: %w", err)
 				}
@@ -77,7 +78,7 @@ func hostPort(what, addr string) error {
 	return nil
 }
 
-func printPrivateShare(out io.Writer, target string, sh apiclient.Share) {
+func printPrivateShare(out io.Writer, target string, sh apitypes.Share) {
 	fmt.Fprintf(out, "Sharing %s privately (%s)\n", target, sh.BackendMode)
 	fmt.Fprintf(out, "Share token: %s\n", sh.Token)
 	fmt.Fprintf(out, "Access it with: portico access private %s\n", sh.Token)
@@ -135,7 +136,7 @@ access it left with "portico unaccess <share-token>".`,
 	return cmd
 }
 
-func printAccess(out io.Writer, acc apiclient.Access, addr net.Addr) {
+func printAccess(out io.Writer, acc apitypes.Access, addr net.Addr) {
 	fmt.Fprintf(out, "Accessing share %s (%s)\n", acc.ShareToken, acc.BackendMode)
 	fmt.Fprintf(out, "Listening on %s (%s)\n", addr, addr.Network())
 	if acc.BackendMode == "proxy" {
@@ -146,7 +147,7 @@ func printAccess(out io.Writer, acc apiclient.Access, addr net.Addr) {
 
 // removeAccess ends the access, retrying for a while when no controller
 // answers; "portico unaccess" ends it later if it still cannot.
-func removeAccess(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, acc apiclient.Access) {
+func removeAccess(ctx context.Context, cmd *cobra.Command, cl *apiclient.Client, acc apitypes.Access) {
 	err := retry(ctx, cmd, "removing access", func(ctx context.Context) error { return cl.DeleteAccess(ctx, acc.ShareToken, acc.ID) })
 	switch {
 	case err == nil:

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 )
 
 func newReserve(g *globals) *cobra.Command {
@@ -30,7 +31,7 @@ https://myapp.share.example.com. The name outlives any agent: serve it with
 			if err != nil {
 				return err
 			}
-			sh, err := cl.CreateShare(cmd.Context(), apiclient.ShareRequest{
+			sh, err := cl.CreateShare(cmd.Context(), apitypes.ShareRequest{
 				EnvironmentID: env.EnvironmentID, Namespace: namespace, Reserved: true, Name: args[0], Policy: pol,
 			})
 			if err != nil {
@@ -74,10 +75,10 @@ func newRelease(g *globals) *cobra.Command {
 }
 
 // reservedShare finds one of the account's reserved names.
-func reservedShare(cmd *cobra.Command, g *globals, name, namespace string) (*apiclient.Client, apiclient.Share, error) {
+func reservedShare(cmd *cobra.Command, g *globals, name, namespace string) (*apiclient.Client, apitypes.Share, error) {
 	_, cl, err := g.client()
 	if err != nil {
-		return nil, apiclient.Share{}, err
+		return nil, apitypes.Share{}, err
 	}
 	sh, err := cl.ShareByName(cmd.Context(), name, namespace)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/porticoproxy/portico/controller/token"
 	"github.com/porticoproxy/portico/internal/agent"
 	"github.com/porticoproxy/portico/internal/apiclient"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/backoff"
 	"github.com/porticoproxy/portico/internal/zitiident"
 )
@@ -62,7 +63,7 @@ as long as this command: Ctrl-C or SIGTERM deletes it.
 				return err
 			}
 			return runAgent(cmd, g, func(ctx context.Context, zc ziti.Context, logger *zap.Logger) (*session, error) {
-				sh, err := cl.CreateShare(ctx, apiclient.ShareRequest{EnvironmentID: env.EnvironmentID, BackendMode: bf.mode, Target: target, Namespace: namespace, Policy: pol})
+				sh, err := cl.CreateShare(ctx, apitypes.ShareRequest{EnvironmentID: env.EnvironmentID, BackendMode: bf.mode, Target: target, Namespace: namespace, Policy: pol})
 				if err != nil {
 					return nil, fmt.Errorf("creating share: %w", err)
 				}
@@ -286,7 +287,7 @@ func warnOverlay(ctx context.Context, g *globals, logger *zap.Logger) {
 	}
 }
 
-func printShare(out io.Writer, target string, sh apiclient.Share) {
+func printShare(out io.Writer, target string, sh apitypes.Share) {
 	fmt.Fprintf(out, "Sharing %s as %s\n", target, sh.Name)
 	for _, u := range sh.FrontendEndpoints {
 		fmt.Fprintf(out, "Public URL: %s\n", u)

@@ -1,97 +1,58 @@
 package api
 
+// Handlers of the admin's calls: accounts, namespaces, frontends, and what
+// the cluster runs.
+
 import (
 	"net/http"
-	"net/mail"
-	"strings"
-
-	"go.uber.org/zap"
+	"time"
 
 	"github.com/porticoproxy/portico/controller/store"
-	"github.com/porticoproxy/portico/controller/token"
-	"github.com/porticoproxy/portico/controller/zitiauto"
+	"github.com/porticoproxy/portico/internal/apitypes"
 )
 
-type createAccountRequest struct {
-	Email string `json:"email"`
-}
-
-type createAccountResponse struct {
-	store.Account
-	Token string `json:"token"`
-}
-
-// checkEmail refuses what is not a bare email address.
-func checkEmail(email string) error {
-	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
-		return inputError("email " + quote(email) + " is not an email address")
-	}
-	return nil
-}
-
 func (a *API) createAccount(w http.ResponseWriter, r *http.Request) {
-	var req createAccountRequest
+	var req apitypes.AccountRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	if err := checkEmail(req.Email); err != nil {
+	acct, tok, err := a.svc.CreateAccount(r.Context(), req.Email)
+	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	acct := store.Account{ID: token.New(12), Email: req.Email, CreatedAt: now()}
-	tok := token.New(32)
-	if err := a.store.CreateAccount(r.Context(), acct, token.Hash(tok)); err != nil {
-		a.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, createAccountResponse{Account: acct, Token: tok})
-}
-
-type createNamespaceRequest struct {
-	Name string `json:"name"`
-	// Open lets every account share in the namespace (the default); a
-	// closed one takes only the accounts granted it.
-	Open *bool `json:"open"`
+	writeJSON(w, http.StatusCreated, apitypes.Account{ID: acct.ID, Email: acct.Email, CreatedAt: acct.CreatedAt, Token: tok})
 }
 
 func (a *API) createNamespace(w http.ResponseWriter, r *http.Request) {
-	var req createNamespaceRequest
+	var req apitypes.NamespaceRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	name := strings.ToLower(strings.TrimSuffix(req.Name, "."))
-	if err := validDNSName(name); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "namespace: "+err.Error())
-		return
-	}
-	ns := store.Namespace{ID: token.New(12), Name: name, Open: req.Open == nil || *req.Open, CreatedAt: now()}
-	if err := a.store.CreateNamespace(r.Context(), ns); err != nil {
+	ns, err := a.svc.CreateNamespace(r.Context(), req.Name, req.Open == nil || *req.Open)
+	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, ns)
+	writeJSON(w, http.StatusCreated, namespaceView(ns))
 }
 
-type grantNamespaceRequest struct {
-	Email string `json:"email"`
+func namespaceView(ns store.Namespace) apitypes.Namespace {
+	return apitypes.Namespace{ID: ns.ID, Name: ns.Name, Open: ns.Open, CreatedAt: ns.CreatedAt}
 }
 
 // grantNamespace lets an account share in a closed namespace.
 func (a *API) grantNamespace(w http.ResponseWriter, r *http.Request) {
-	var req grantNamespaceRequest
+	var req apitypes.GrantRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Email == "" {
-		a.fail(w, inputError("email is required: the account to grant the namespace to"))
-		return
-	}
-	ns := strings.ToLower(r.PathValue("name"))
-	if err := a.store.GrantNamespace(r.Context(), ns, req.Email); err != nil {
+	ns, err := a.svc.GrantNamespace(r.Context(), r.PathValue("name"), req.Email)
+	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"namespace": ns, "email": req.Email})
+	writeJSON(w, http.StatusCreated, apitypes.Grant{Namespace: ns, Email: req.Email})
 }
 
 func (a *API) listNamespaces(w http.ResponseWriter, r *http.Request) {
@@ -100,47 +61,27 @@ func (a *API) listNamespaces(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orEmpty(nss))
-}
-
-type createFrontendRequest struct {
-	Description string `json:"description"`
-	// URLTemplate says how users reach a host through this frontend.
-	URLTemplate string `json:"url_template"`
-}
-
-type createFrontendResponse struct {
-	store.Frontend
-	Secret        string `json:"secret"`
-	EnrollmentJWT string `json:"enrollment_jwt"`
+	writeJSON(w, http.StatusOK, views(nss, namespaceView))
 }
 
 func (a *API) createFrontend(w http.ResponseWriter, r *http.Request) {
-	var req createFrontendRequest
+	var req apitypes.FrontendRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.URLTemplate == "" {
-		req.URLTemplate = "https://{host}"
-	}
-	if err := validURLTemplate(req.URLTemplate); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	f := store.Frontend{ID: token.New(12), Description: req.Description, URLTemplate: req.URLTemplate, CreatedAt: now(), Namespaces: []string{}}
-	secret := token.New(32)
-	f.SecretHash = token.Hash(secret)
-	jwt, err := a.withIdentity(r.Context(), "portico-frontend-"+f.ID, []string{zitiauto.RoleFrontend},
-		map[string]string{"portico": "frontend", "porticoFrontend": f.ID},
-		func(id string) error {
-			f.ZitiIdentityID = id
-			return a.store.CreateFrontend(r.Context(), f)
-		})
+	f, err := a.svc.CreateFrontend(r.Context(), req.Description, req.URLTemplate)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, createFrontendResponse{Frontend: f, Secret: secret, EnrollmentJWT: jwt})
+	v := frontendView(f.Frontend)
+	v.Secret, v.EnrollmentJWT = f.Secret, f.EnrollmentJWT
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func frontendView(f store.Frontend) apitypes.Frontend {
+	return apitypes.Frontend{Token: f.ID, Description: f.Description, URLTemplate: f.URLTemplate, Revision: f.Revision,
+		Namespaces: orEmpty(f.Namespaces), ZitiIdentityID: f.ZitiIdentityID, CreatedAt: f.CreatedAt}
 }
 
 func (a *API) listFrontends(w http.ResponseWriter, r *http.Request) {
@@ -149,34 +90,66 @@ func (a *API) listFrontends(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	for i := range fs {
-		fs[i].Namespaces = orEmpty(fs[i].Namespaces)
-	}
-	writeJSON(w, http.StatusOK, orEmpty(fs))
-}
-
-type mapNamespaceRequest struct {
-	Namespace string `json:"namespace"`
+	writeJSON(w, http.StatusOK, views(fs, frontendView))
 }
 
 func (a *API) mapNamespace(w http.ResponseWriter, r *http.Request) {
-	var req mapNamespaceRequest
+	var req apitypes.MapNamespaceRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	ctx := r.Context()
-	changes, err := a.store.MapNamespace(ctx, r.PathValue("token"), strings.ToLower(req.Namespace))
+	n, err := a.svc.MapNamespace(r.Context(), r.PathValue("token"), req.Namespace)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.pub.Publish(changes)
-	// The frontend may dial the namespace's shares once its identity has
-	// the namespace's role; if the overlay does not answer now, the
-	// reconciler gives it the role.
-	if err := SyncFrontendRoles(ctx, a.store, a.ziti, r.PathValue("token")); err != nil {
-		a.logger.Warn("mapped the namespace, but could not give the frontend its role yet; the reconciler will",
-			zap.String("frontend", r.PathValue("token")), zap.Error(err))
+	writeJSON(w, http.StatusCreated, apitypes.MappedNamespace{Frontend: r.PathValue("token"), Namespace: req.Namespace, MappedShares: n})
+}
+
+const (
+	// controllerTTL is how long a controller stays listed after its last
+	// heartbeat (it heartbeats every 3 s).
+	controllerTTL = 10 * time.Second
+	// instanceTTL is how long a frontend instance stays listed after its
+	// last heartbeat (it heartbeats every 5 s).
+	instanceTTL = 15 * time.Second
+)
+
+// listControllers lists the live controllers, so that clients can fail over.
+func (a *API) listControllers(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.store.Controllers(r.Context(), time.Now().UTC().Add(-controllerTTL))
+	if err != nil {
+		a.fail(w, err)
+		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"frontend": r.PathValue("token"), "namespace": req.Namespace, "mapped_shares": len(changes)})
+	writeJSON(w, http.StatusOK, views(cs, func(c store.Controller) apitypes.Controller { return apitypes.Controller(c) }))
+}
+
+// listInstances lists the live frontend instances and how far behind each is.
+func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
+	ins, err := a.store.Instances(r.Context(), time.Now().UTC().Add(-instanceTTL))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, views(ins, func(in store.Instance) apitypes.Instance { return apitypes.Instance(in) }))
+}
+
+// listLeases says which controller runs each singleton worker.
+func (a *API) listLeases(w http.ResponseWriter, r *http.Request) {
+	ls, err := a.store.Leases(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, views(ls, func(l store.Lease) apitypes.Lease { return apitypes.Lease(l) }))
+}
+
+// views converts store records to what the API shows, never null.
+func views[S, V any](records []S, view func(S) V) []V {
+	out := make([]V, len(records))
+	for i, r := range records {
+		out[i] = view(r)
+	}
+	return out
 }

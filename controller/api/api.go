@@ -1,4 +1,7 @@
-// Package api serves the controller's REST API under /api/v1.
+// Package api serves the controller's REST API under /api/v1. Its handlers
+// decode a request (internal/apitypes), call one workflow of
+// controller/service or read the store, and encode the answer; this file
+// holds the routes, authentication, and how errors are answered.
 package api
 
 import (
@@ -8,31 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/porticoproxy/portico/controller/service"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/token"
+	"github.com/porticoproxy/portico/internal/apitypes"
 )
-
-// Ziti is the overlay automation the API drives.
-type Ziti interface {
-	CreateIdentity(ctx context.Context, name string, roleAttributes []string, tags map[string]string) (id, enrollmentJWT string, err error)
-	DeleteIdentity(ctx context.Context, id string) error
-	CreateShareService(ctx context.Context, shareToken string, bindIdentityRoles, dialIdentityRoles []string) (string, error)
-	DeleteShareService(ctx context.Context, shareToken string) error
-	SetShareDialRoles(ctx context.Context, shareToken string, identityRoles []string) error
-	SetIdentityRoles(ctx context.Context, id string, roles []string) error
-}
-
-// Publisher delivers committed mapping changes to the frontends.
-type Publisher interface {
-	Publish(changes []store.FrontendChange)
-}
 
 // Config is what the API needs besides its collaborators.
 type Config struct {
@@ -40,8 +29,6 @@ type Config struct {
 	AdminToken string
 	// Version is reported by GET /api/v1/version.
 	Version string
-	// Resolver looks up custom domains' TXT records. Default: the system's.
-	Resolver Resolver
 	// OverlayWarnings, if set, says what is wrong with the OpenZiti network for Portico
 	// (GET /api/v1/overlay), such as routers without a fix that Portico needs.
 	OverlayWarnings func(ctx context.Context) []string
@@ -50,19 +37,15 @@ type Config struct {
 // API is the controller's HTTP handler.
 type API struct {
 	cfg    Config
-	store  *store.Store
-	ziti   Ziti
-	pub    Publisher
+	store  *store.Store // for reads; every change goes through svc
+	svc    *service.Service
 	logger *zap.Logger
 	mux    *http.ServeMux
 }
 
 // New returns the API handler.
-func New(cfg Config, st *store.Store, ziti Ziti, pub Publisher, logger *zap.Logger) *API {
-	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
-	}
-	a := &API{cfg: cfg, store: st, ziti: ziti, pub: pub, logger: logger, mux: http.NewServeMux()}
+func New(cfg Config, st *store.Store, svc *service.Service, logger *zap.Logger) *API {
+	a := &API{cfg: cfg, store: st, svc: svc, logger: logger, mux: http.NewServeMux()}
 	a.routes()
 	return a
 }
@@ -108,13 +91,7 @@ func (a *API) routes() {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 func (a *API) version(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"version": a.cfg.Version})
-}
-
-// Error is the body of every error answer.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	writeJSON(w, http.StatusOK, apitypes.Version{Version: a.cfg.Version})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -124,21 +101,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, Error{Code: code, Message: msg})
+	writeJSON(w, status, apitypes.Error{Code: code, Message: msg})
 }
 
-// fail answers with the status that fits err: the store's sentinel errors
-// map to 404 and 409, a spent journal budget to 429, anything else is logged
-// and answered as 503 (the database or the overlay did not answer).
+// fail answers with the status that fits err: a refused request maps to
+// 400, 403 or 422, the store's sentinel errors to 404 and 409, a spent
+// journal budget to 429, anything else is logged and answered as 503 (the
+// database or the overlay did not answer).
 func (a *API) fail(w http.ResponseWriter, err error) {
-	var bad inputError
-	var forbidden forbiddenError
 	var budget *store.BudgetError
 	switch {
-	case errors.As(err, &bad):
+	case errors.Is(err, service.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-	case errors.As(err, &forbidden):
+	case errors.Is(err, service.ErrForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+	case errors.Is(err, service.ErrUnverified):
+		writeError(w, http.StatusUnprocessableEntity, "unverified", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
@@ -158,16 +136,6 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 			"the controller's database or the OpenZiti network did not answer; try again (error "+id+" in the controller's log)")
 	}
 }
-
-// inputError is a request the caller must change; it is answered with 400.
-type inputError string
-
-func (e inputError) Error() string { return string(e) }
-
-// forbiddenError is a request the account may not make; it is answered with 403.
-type forbiddenError string
-
-func (e forbiddenError) Error() string { return string(e) }
 
 // maxBody bounds request bodies; every request here is small.
 const maxBody = 1 << 20
@@ -260,9 +228,16 @@ func accountOf(r *http.Request) store.Account {
 // overlay says what is wrong with the OpenZiti network for Portico, so that agents can warn
 // their users: {"warnings": [...]}, empty when nothing is.
 func (a *API) overlay(w http.ResponseWriter, r *http.Request) {
-	warnings := []string{}
+	out := apitypes.Overlay{Warnings: []string{}}
 	if a.cfg.OverlayWarnings != nil {
-		warnings = append(warnings, a.cfg.OverlayWarnings(r.Context())...)
+		out.Warnings = append(out.Warnings, a.cfg.OverlayWarnings(r.Context())...)
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"warnings": warnings})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

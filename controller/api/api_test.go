@@ -16,8 +16,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/porticoproxy/portico/controller/service"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/zitiauto"
+	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/policy"
 )
 
@@ -111,7 +113,13 @@ type env struct {
 	pub  *fakePublisher
 }
 
-func newEnv(t *testing.T, configure ...func(*Config)) *env {
+// options configure the API under test.
+type options struct {
+	Config
+	Resolver service.Resolver
+}
+
+func newEnv(t *testing.T, configure ...func(*options)) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "api.db"))
 	if err != nil {
@@ -119,11 +127,12 @@ func newEnv(t *testing.T, configure ...func(*Config)) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := &env{t: t, st: st, ziti: &fakeZiti{identities: map[string]bool{}, services: map[string]bool{}, dialRoles: map[string][]string{}, roles: map[string][]string{}}, pub: &fakePublisher{}}
-	cfg := Config{AdminToken: adminToken, Version: "test"}
+	o := options{Config: Config{AdminToken: adminToken, Version: "test"}}
 	for _, c := range configure {
-		c(&cfg)
+		c(&o)
 	}
-	e.srv = httptest.NewServer(New(cfg, st, e.ziti, e.pub, zap.NewNop()))
+	svc := service.New(st, e.ziti, e.pub, o.Resolver, zap.NewNop())
+	e.srv = httptest.NewServer(New(o.Config, st, svc, zap.NewNop()))
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -152,9 +161,9 @@ func (e *env) call(method, path, token, body string, out any) int {
 }
 
 // publicShare creates a public share of http://localhost:3000.
-func (e *env) publicShare(tok, envID string) ShareView {
+func (e *env) publicShare(tok, envID string) apitypes.Share {
 	e.t.Helper()
-	var sh ShareView
+	var sh apitypes.Share
 	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &sh); code != 201 {
 		e.t.Fatalf("create share: %d", code)
 	}
@@ -164,14 +173,14 @@ func (e *env) publicShare(tok, envID string) ShareView {
 // setup makes a namespace, a frontend serving it and an account with an environment.
 func (e *env) setup() (accountToken, envID string) {
 	e.t.Helper()
-	var fe createFrontendResponse
+	var fe apitypes.Frontend
 	if code := e.call("POST", "/api/v1/namespaces", adminToken, `{"name":"share.example.com"}`, &struct{}{}); code != 201 {
 		e.t.Fatalf("create namespace: %d", code)
 	}
 	if code := e.call("POST", "/api/v1/frontends", adminToken, `{"url_template":"https://{host}"}`, &fe); code != 201 {
 		e.t.Fatalf("create frontend: %d", code)
 	}
-	if code := e.call("POST", "/api/v1/frontends/"+fe.ID+"/namespaces", adminToken, `{"namespace":"share.example.com"}`, &struct{}{}); code != 201 {
+	if code := e.call("POST", "/api/v1/frontends/"+fe.Token+"/namespaces", adminToken, `{"namespace":"share.example.com"}`, &struct{}{}); code != 201 {
 		e.t.Fatalf("map namespace: %d", code)
 	}
 	return e.account("a@example.com")
@@ -179,11 +188,11 @@ func (e *env) setup() (accountToken, envID string) {
 
 func (e *env) account(email string) (string, string) {
 	e.t.Helper()
-	var acct createAccountResponse
+	var acct apitypes.Account
 	if code := e.call("POST", "/api/v1/accounts", adminToken, `{"email":"`+email+`"}`, &acct); code != 201 {
 		e.t.Fatalf("create account: %d", code)
 	}
-	var en createEnvironmentResponse
+	var en apitypes.Environment
 	if code := e.call("POST", "/api/v1/environments", acct.Token, `{"description":"laptop"}`, &en); code != 201 {
 		e.t.Fatalf("create environment: %d", code)
 	}
@@ -248,7 +257,7 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		{"domain on unknown share", "POST", "/api/v1/shares/nosuchshare/domains", tok, `{"domain":"app.example.org"}`, 404, "not_found", "share nosuchshare"},
 	})
 	// None of it made a share, an overlay service or a mapping change.
-	var shares []ShareView
+	var shares []apitypes.Share
 	e.call("GET", "/api/v1/shares", tok, "", &shares)
 	if len(shares) != 0 || len(e.ziti.services) != 0 {
 		t.Errorf("bad input left %d shares and %d services", len(shares), len(e.ziti.services))
@@ -281,9 +290,9 @@ func TestJournalBudget(t *testing.T) {
 	other, otherEnv := e.account("b@example.com")
 	e.st.SetJournalBudget(100 << 10)
 
-	var created []ShareView
+	var created []apitypes.Share
 	for {
-		var sh ShareView
+		var sh apitypes.Share
 		code := e.call("POST", "/api/v1/shares", tok, shareWithPolicy(envID, bigHeaders(6)), &sh)
 		if code == http.StatusTooManyRequests {
 			break
@@ -306,19 +315,19 @@ func TestJournalBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Error
+	var got apitypes.Error
 	json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
 	retry, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 	if resp.StatusCode != 429 || got.Code != "too_many_changes" || !strings.Contains(got.Message, "try again in") || retry < 1 || retry > 3601 {
 		t.Errorf("over budget: %d %+v Retry-After %q; want 429 too_many_changes with a retry time", resp.StatusCode, got, resp.Header.Get("Retry-After"))
 	}
-	var shares []ShareView
+	var shares []apitypes.Share
 	e.call("GET", "/api/v1/shares", tok, "", &shares)
 	if len(shares) != len(created) || len(e.ziti.services) != len(created) || len(e.pub.changes) != published {
 		t.Errorf("refused shares left %d shares, %d services, %d more changes", len(shares)-len(created), len(e.ziti.services)-len(created), len(e.pub.changes)-published)
 	}
-	if code := e.call("POST", "/api/v1/shares", other, shareWithPolicy(otherEnv, bigHeaders(6)), &ShareView{}); code != 201 {
+	if code := e.call("POST", "/api/v1/shares", other, shareWithPolicy(otherEnv, bigHeaders(6)), &apitypes.Share{}); code != 201 {
 		t.Errorf("another account's share: %d, want 201", code)
 	}
 	if code := e.call("DELETE", "/api/v1/shares/"+created[0].Token, tok, "", nil); code != 204 {
@@ -338,7 +347,7 @@ type badRequest struct {
 func (e *env) wantErrors(tests []badRequest) {
 	for _, tt := range tests {
 		e.t.Run(tt.name, func(t *testing.T) {
-			var got Error
+			var got apitypes.Error
 			if status := e.call(tt.method, tt.path, tt.token, tt.body, &got); status != tt.status {
 				t.Errorf("status = %d, want %d (%+v)", status, tt.status, got)
 			}
@@ -359,7 +368,7 @@ func TestShareLifecycle(t *testing.T) {
 	if !e.ziti.services[sh.Token] || len(e.pub.changes) != 1 || e.pub.changes[0].Name != sh.Host {
 		t.Fatalf("create did not make the service and publish one mapping: %v %+v", e.ziti.services, e.pub.changes)
 	}
-	var got ShareView
+	var got apitypes.Share
 	if code := e.call("GET", "/api/v1/shares/"+sh.Token, tok, "", &got); code != 200 || got.Token != sh.Token {
 		t.Fatalf("get share: %d %+v", code, got)
 	}
@@ -375,14 +384,14 @@ func TestOverlayDownIs503AndChangesNothing(t *testing.T) {
 	e := newEnv(t)
 	tok, envID := e.setup()
 	e.ziti.fail = errors.New("ziti controller unreachable")
-	var got Error
+	var got apitypes.Error
 	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &got); code != 503 {
 		t.Fatalf("status = %d, want 503", code)
 	}
 	if got.Code != "unavailable" || !strings.Contains(got.Message, "did not answer; try again (error ") || strings.Contains(got.Message, "ziti controller unreachable") {
 		t.Errorf("error = %+v; want a 503 that keeps the cause for the log", got)
 	}
-	var shares []ShareView
+	var shares []apitypes.Share
 	e.call("GET", "/api/v1/shares", tok, "", &shares)
 	if len(shares) != 0 || len(e.pub.changes) != 0 {
 		t.Errorf("a failed create left %d shares and %d changes", len(shares), len(e.pub.changes))
@@ -393,9 +402,9 @@ func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 	e := newEnv(t)
 	alice, aliceEnv := e.setup()
 	bob, _ := e.account("b@example.com")
-	var sh ShareView
+	var sh apitypes.Share
 	e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","target":"http://localhost:3000"}`, &sh)
-	var shares []ShareView
+	var shares []apitypes.Share
 	if e.call("GET", "/api/v1/shares", bob, "", &shares); len(shares) != 0 {
 		t.Errorf("bob sees %d shares", len(shares))
 	}
@@ -405,7 +414,7 @@ func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 		{"DELETE", "/api/v1/environments/" + aliceEnv, ""},
 		{"POST", "/api/v1/shares", `{"environment_id":"` + aliceEnv + `","target":"http://x"}`},
 	} {
-		if code := e.call(c.method, c.path, bob, c.body, &Error{}); code != 404 {
+		if code := e.call(c.method, c.path, bob, c.body, &apitypes.Error{}); code != 404 {
 			t.Errorf("bob %s %s = %d, want 404", c.method, c.path, code)
 		}
 	}
@@ -416,7 +425,7 @@ func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 
 func TestOverlayWarnings(t *testing.T) {
 	warn := "edge router er runs OpenZiti v1.6.0 without the fix for openziti/ziti#3072"
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *options) {
 		c.OverlayWarnings = func(context.Context) []string { return []string{warn} }
 	})
 	tok, _ := e.setup()
@@ -453,7 +462,7 @@ func TestPublicSharesAreDialledByTheirNamespacesFrontends(t *testing.T) {
 	if got := e.ziti.dialRoles[sh.Token]; len(got) != 1 || got[0] != want {
 		t.Errorf("the share's dial roles = %v, want [%s]", got, want)
 	}
-	var fronts []store.Frontend
+	var fronts []apitypes.Frontend
 	e.call("GET", "/api/v1/frontends", adminToken, "", &fronts)
 	if len(fronts) != 1 {
 		t.Fatalf("%d frontends", len(fronts))
@@ -462,7 +471,7 @@ func TestPublicSharesAreDialledByTheirNamespacesFrontends(t *testing.T) {
 		t.Errorf("the frontend's roles = %v, want portico-frontend and the namespace's", got)
 	}
 	// Another frontend, serving nothing yet, has no namespace role.
-	var other createFrontendResponse
+	var other apitypes.Frontend
 	e.call("POST", "/api/v1/frontends", adminToken, `{"url_template":"https://{host}"}`, &other)
 	if got := e.ziti.roles[other.ZitiIdentityID]; len(got) != 0 {
 		t.Errorf("an unmapped frontend got roles %v", got)

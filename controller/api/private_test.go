@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/porticoproxy/portico/internal/apitypes"
+
 	"fmt"
 	"strings"
 	"testing"
@@ -9,7 +11,7 @@ import (
 // privateShare creates a private share as the account tok and returns its token.
 func (e *env) privateShare(tok, envID, extra string) string {
 	e.t.Helper()
-	var sh ShareView
+	var sh apitypes.Share
 	body := `{"environment_id":"` + envID + `","share_mode":"private","backend_mode":"tcpTunnel","target":"localhost:22"` + extra + `}`
 	if code := e.call("POST", "/api/v1/shares", tok, body, &sh); code != 201 {
 		e.t.Fatalf("create private share: %d", code)
@@ -39,7 +41,7 @@ func TestPrivateShareAccesses(t *testing.T) {
 		t.Fatalf("create namespace: %d", code)
 	}
 
-	var sh ShareView
+	var sh apitypes.Share
 	if code := e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","share_mode":"private","backend_mode":"udpTunnel","target":"localhost:53"}`, &sh); code != 201 {
 		t.Fatalf("create private share: %d", code)
 	}
@@ -51,7 +53,7 @@ func TestPrivateShareAccesses(t *testing.T) {
 	}
 
 	// Two accesses from bob's one environment name its identity once.
-	var a1, a2 AccessView
+	var a1, a2 apitypes.Access
 	if code := e.call("POST", "/api/v1/shares/"+sh.Token+"/accesses", bob, accessBody(bobEnv), &a1); code != 201 {
 		t.Fatalf("access: %d", code)
 	}
@@ -63,7 +65,7 @@ func TestPrivateShareAccesses(t *testing.T) {
 		t.Fatalf("dial roles = %s, want %s", got, want)
 	}
 	// The owner may access its own share too.
-	var own AccessView
+	var own apitypes.Access
 	if code := e.call("POST", "/api/v1/shares/"+sh.Token+"/accesses", alice, accessBody(aliceEnv), &own); code != 201 {
 		t.Fatalf("the owner's access: %d", code)
 	}
@@ -71,7 +73,7 @@ func TestPrivateShareAccesses(t *testing.T) {
 		t.Fatalf("dial roles = %s, want both environments", got)
 	}
 
-	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token+"/accesses/"+a1.ID, alice, "", &Error{}); code != 404 {
+	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token+"/accesses/"+a1.ID, alice, "", &apitypes.Error{}); code != 404 {
 		t.Errorf("alice removing bob's access: %d, want 404", code)
 	}
 	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token+"/accesses/"+a1.ID, bob, "", nil); code != 204 {
@@ -101,7 +103,7 @@ func TestPrivateShareAccesses(t *testing.T) {
 	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token, alice, "", nil); code != 204 {
 		t.Fatalf("delete share: %d", code)
 	}
-	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token+"/accesses/"+own.ID, alice, "", &Error{}); code != 404 {
+	if code := e.call("DELETE", "/api/v1/shares/"+sh.Token+"/accesses/"+own.ID, alice, "", &apitypes.Error{}); code != 404 {
 		t.Errorf("an access of a deleted share: %d, want 404", code)
 	}
 }
@@ -113,7 +115,7 @@ func TestClosedShareAdmitsOnlyGrantedAccounts(t *testing.T) {
 	carol, carolEnv := e.account("c@example.com")
 	share := e.privateShare(alice, aliceEnv, `,"closed":true`)
 
-	var got Error
+	var got apitypes.Error
 	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", bob, accessBody(bobEnv), &got); code != 403 || got.Code != "forbidden" || !strings.Contains(got.Message, "closed") {
 		t.Fatalf("access without a grant: %d %+v, want 403", code, got)
 	}
@@ -129,7 +131,7 @@ func TestClosedShareAdmitsOnlyGrantedAccounts(t *testing.T) {
 	if code := e.call("POST", "/api/v1/shares/"+share+"/grants", bob, `{"email":"c@example.com"}`, &got); code != 404 {
 		t.Errorf("a grantee granting others: %d, want 404", code)
 	}
-	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", bob, accessBody(bobEnv), &AccessView{}); code != 201 {
+	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", bob, accessBody(bobEnv), &apitypes.Access{}); code != 201 {
 		t.Errorf("access after the grant: %d, want 201", code)
 	}
 	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", carol, accessBody(carolEnv), &got); code != 403 {
@@ -149,7 +151,7 @@ func TestClosedShareAdmitsOnlyGrantedAccounts(t *testing.T) {
 		t.Errorf("grant to a known email: %d %v; to an unknown one: %d %v; want the same answer", codeKnown, known, codeUnknown, unknown)
 	}
 	dave, daveEnv := e.account("dave@example.com")
-	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", dave, accessBody(daveEnv), &AccessView{}); code != 201 {
+	if code := e.call("POST", "/api/v1/shares/"+share+"/accesses", dave, accessBody(daveEnv), &apitypes.Access{}); code != 201 {
 		t.Errorf("access by an account made after its grant: %d, want 201", code)
 	}
 }
@@ -160,7 +162,7 @@ func TestPrivateShareBadInput(t *testing.T) {
 	bob, bobEnv := e.account("b@example.com")
 	open := e.privateShare(alice, aliceEnv, "")
 	closed := e.privateShare(alice, aliceEnv, `,"closed":true`)
-	var public ShareView
+	var public apitypes.Share
 	e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","target":"http://localhost:3000"}`, &public)
 	accesses := func(share string) string { return "/api/v1/shares/" + share + "/accesses" }
 	grants := func(share string) string { return "/api/v1/shares/" + share + "/grants" }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/porticoproxy/portico/internal/apitypes"
+
 	"context"
 	"net"
 	"strings"
@@ -15,7 +17,7 @@ func TestReservedNames(t *testing.T) {
 	alice, aliceEnv := e.setup()
 	bob, bobEnv := e.account("b@example.com")
 
-	var sh ShareView
+	var sh apitypes.Share
 	if code := e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","reserved":true,"name":"MyApp"}`, &sh); code != 201 {
 		t.Fatalf("reserve: %d %+v", code, sh)
 	}
@@ -26,7 +28,7 @@ func TestReservedNames(t *testing.T) {
 		t.Fatalf("reserving published %+v, want the name mapped", e.pub.changes)
 	}
 
-	var got Error
+	var got apitypes.Error
 	if code := e.call("POST", "/api/v1/shares", bob, `{"environment_id":"`+bobEnv+`","reserved":true,"name":"myapp"}`, &got); code != 409 || got.Code != "conflict" || !strings.Contains(got.Message, "myapp.share.example.com") {
 		t.Errorf("taken name: %d %+v, want 409 naming the host", code, got)
 	}
@@ -91,11 +93,11 @@ func TestClosedNamespaceNeedsAGrant(t *testing.T) {
 	}
 	body := `{"environment_id":"` + aliceEnv + `","target":"http://localhost:3000","namespace":"team.example.com"}`
 	anywhere := `{"environment_id":"` + aliceEnv + `","target":"http://localhost:3000"}`
-	var sh ShareView
+	var sh apitypes.Share
 	if code := e.call("POST", "/api/v1/shares", alice, anywhere, &sh); code != 201 || sh.Namespace != "share.example.com" {
 		t.Errorf("no namespace named, one usable: %d %q, want the open namespace", code, sh.Namespace)
 	}
-	var got Error
+	var got apitypes.Error
 	if code := e.call("POST", "/api/v1/shares", alice, body, &got); code != 403 || !strings.Contains(got.Message, "closed") {
 		t.Fatalf("share in a closed namespace: %d %+v, want 403", code, got)
 	}
@@ -105,7 +107,7 @@ func TestClosedNamespaceNeedsAGrant(t *testing.T) {
 	if code := e.call("POST", "/api/v1/namespaces/team.example.com/grants", adminToken, `{"email":"a@example.com"}`, &got); code != 409 {
 		t.Errorf("grant twice: %d, want 409", code)
 	}
-	if code := e.call("POST", "/api/v1/shares", alice, body, &ShareView{}); code != 201 {
+	if code := e.call("POST", "/api/v1/shares", alice, body, &apitypes.Share{}); code != 201 {
 		t.Errorf("share after the grant: %d, want 201", code)
 	}
 	if code := e.call("POST", "/api/v1/shares", alice, anywhere, &got); code != 400 || !strings.Contains(got.Message, "you may use share.example.com, team.example.com") {
@@ -131,16 +133,16 @@ func (f fakeResolver) LookupTXT(_ context.Context, name string) ([]string, error
 
 func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 	dns := fakeResolver{}
-	e := newEnv(t, func(c *Config) { c.Resolver = dns })
+	e := newEnv(t, func(c *options) { c.Resolver = dns })
 	alice, aliceEnv := e.setup()
 	bob, bobEnv := e.account("b@example.com")
-	var sh, eph, bobSh ShareView
+	var sh, eph, bobSh apitypes.Share
 	e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","reserved":true,"name":"app"}`, &sh)
 	e.call("POST", "/api/v1/shares", alice, `{"environment_id":"`+aliceEnv+`","target":"http://x"}`, &eph)
 	e.call("POST", "/api/v1/shares", bob, `{"environment_id":"`+bobEnv+`","reserved":true,"name":"bobs"}`, &bobSh)
 	published := len(e.pub.changes)
 
-	var got Error
+	var got apitypes.Error
 	for _, c := range []struct {
 		name, path, body string
 		status           int
@@ -157,7 +159,7 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 		}
 	}
 
-	var d DomainView
+	var d apitypes.Domain
 	if code := e.call("POST", "/api/v1/shares/"+sh.Token+"/domains", alice, `{"domain":"App.Example.org."}`, &d); code != 201 {
 		t.Fatalf("add domain: %d", code)
 	}
@@ -168,7 +170,7 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 		t.Errorf("same domain twice: %d, want 409", code)
 	}
 	// Bob may claim it too; whoever proves control first gets it.
-	var bobD DomainView
+	var bobD apitypes.Domain
 	if code := e.call("POST", "/api/v1/shares/"+bobSh.Token+"/domains", bob, `{"domain":"app.example.org"}`, &bobD); code != 201 {
 		t.Fatalf("bob claims the domain: %d", code)
 	}
@@ -195,7 +197,7 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 	}
 	// A namespace made around an unverified claim is allowed (a claim
 	// cannot block the admin); the claim can then no longer be verified.
-	var claim DomainView
+	var claim apitypes.Domain
 	if code := e.call("POST", "/api/v1/shares/"+bobSh.Token+"/domains", bob, `{"domain":"www.bob.example.net"}`, &claim); code != 201 {
 		t.Fatalf("bob claims www.bob.example.net: %d", code)
 	}
@@ -228,7 +230,7 @@ func TestCustomDomainIsMappedOnlyOnceVerified(t *testing.T) {
 		}
 	}
 
-	var list []DomainView
+	var list []apitypes.Domain
 	if code := e.call("GET", "/api/v1/shares/"+sh.Token+"/domains", alice, "", &list); code != 200 || len(list) != 1 || !list[0].Verified {
 		t.Errorf("list domains: %d %+v", code, list)
 	}

@@ -5,16 +5,37 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
-
-	"github.com/porticoproxy/portico/internal/status"
 )
 
-// The status records the store keeps for the cluster.
-type (
-	Controller = status.Controller
-	Instance   = status.Instance
-	Lease      = status.Lease
-)
+// Controller is a live controller process.
+type Controller struct {
+	ID          string
+	APIAddress  string
+	GRPCAddress string
+	Version     string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+}
+
+// Instance is a live frontend instance.
+type Instance struct {
+	ID              string
+	Frontend        string
+	AppliedRevision int64
+	Revision        int64 // the frontend's revision in the store
+	Lag             int64 // how many changes the instance is behind
+	Mappings        int64
+	Version         string
+	Controller      string
+	HeartbeatAt     time.Time
+}
+
+// Lease is who runs a singleton worker until when.
+type Lease struct {
+	Name      string
+	Holder    string
+	ExpiresAt time.Time
+}
 
 // HeartbeatController records that a controller is alive.
 func (s *Store) HeartbeatController(ctx context.Context, c Controller) error {

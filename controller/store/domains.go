@@ -12,12 +12,12 @@ import (
 // Domain is an account's own domain attached to one of its reserved shares.
 // Frontends serve it once the account has proven it controls it.
 type Domain struct {
-	Name       string `json:"domain"`
-	ShareToken string `json:"share"`
+	Name       string
+	ShareToken string
 	// Challenge is the value the domain's TXT record must hold.
-	Challenge  string       `json:"challenge"`
-	VerifiedAt sql.NullTime `json:"-"`
-	CreatedAt  time.Time    `json:"created_at"`
+	Challenge  string
+	VerifiedAt sql.NullTime
+	CreatedAt  time.Time
 }
 
 // Verified reports whether the domain is proven and mapped.

@@ -11,43 +11,43 @@ import (
 
 // Account is a user of the controller.
 type Account struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string
+	Email     string
+	CreatedAt time.Time
 }
 
 // Environment is one machine of an account, with its own Ziti identity.
 type Environment struct {
-	ID             string    `json:"id"`
-	AccountID      string    `json:"-"`
-	Description    string    `json:"description"`
-	Host           string    `json:"host"`
-	ZitiIdentityID string    `json:"ziti_identity_id"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             string
+	AccountID      string
+	Description    string
+	Host           string
+	ZitiIdentityID string
+	CreatedAt      time.Time
 }
 
 // Namespace is a DNS suffix, such as "share.example.com", under which shares get names.
 type Namespace struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID   string
+	Name string
 	// Open namespaces take shares from every account; closed ones only from
 	// the accounts granted them.
-	Open      bool      `json:"open"`
-	CreatedAt time.Time `json:"created_at"`
+	Open      bool
+	CreatedAt time.Time
 }
 
 // Frontend is a group of frontend instances that share one token and identity.
 type Frontend struct {
-	ID             string   `json:"token"`
-	SecretHash     string   `json:"-"`
-	Description    string   `json:"description"`
-	URLTemplate    string   `json:"url_template"`
-	ZitiIdentityID string   `json:"ziti_identity_id"`
-	Revision       int64    `json:"revision"`
-	Namespaces     []string `json:"namespaces"`
+	ID             string
+	SecretHash     string
+	Description    string
+	URLTemplate    string
+	ZitiIdentityID string
+	Revision       int64
+	Namespaces     []string
 	// NamespaceIDs are the ids of Namespaces, in the same order.
-	NamespaceIDs []string  `json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
+	NamespaceIDs []string
+	CreatedAt    time.Time
 }
 
 // CreateAccount adds an account with the hash of its token.

@@ -12,12 +12,12 @@ import (
 // Access is an environment's access to a private share: while it lasts, the
 // environment's identity may dial the share's service.
 type Access struct {
-	ID             string    `json:"id"`
-	ShareToken     string    `json:"share_token"`
-	AccountID      string    `json:"-"`
-	EnvironmentID  string    `json:"environment_id"`
-	ZitiIdentityID string    `json:"-"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             string
+	ShareToken     string
+	AccountID      string
+	EnvironmentID  string
+	ZitiIdentityID string
+	CreatedAt      time.Time
 }
 
 // ShareByToken returns a share whoever owns it, for the accounts that

@@ -14,28 +14,28 @@ import (
 
 // Share is a service an agent offers under a name in a namespace.
 type Share struct {
-	Token         string `json:"token"`
-	AccountID     string `json:"-"`
-	EnvironmentID string `json:"environment_id"`
-	NamespaceID   string `json:"-"`
-	Namespace     string `json:"namespace"`
-	Name          string `json:"name"`
-	ShareMode     string `json:"share_mode"`
-	BackendMode   string `json:"backend_mode"`
-	Target        string `json:"target"`
-	ZitiServiceID string `json:"ziti_service_id"`
+	Token         string
+	AccountID     string
+	EnvironmentID string
+	NamespaceID   string
+	Namespace     string
+	Name          string
+	ShareMode     string
+	BackendMode   string
+	Target        string
+	ZitiServiceID string
 	// Reserved shares keep their name until released; the others are
 	// removed when their agent stops.
-	Reserved bool `json:"reserved"`
+	Reserved bool
 	// Closed private shares admit only the accounts granted them.
-	Closed bool `json:"closed"`
+	Closed bool
 	// Policy is the access policy frontends enforce, as JSON; empty for none.
-	Policy    json.RawMessage `json:"policy,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
+	Policy    json.RawMessage
+	CreatedAt time.Time
 	// LastSeenAt is when the reaper last saw the share's agent on the overlay.
-	LastSeenAt sql.NullTime `json:"-"`
+	LastSeenAt sql.NullTime
 	// BindIdentityID is the Ziti identity of the share's environment.
-	BindIdentityID string `json:"-"`
+	BindIdentityID string
 }
 
 // Host is the share's full host name.

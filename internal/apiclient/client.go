@@ -16,19 +16,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/porticoproxy/portico/internal/policy"
-	"github.com/porticoproxy/portico/internal/status"
+	"github.com/porticoproxy/portico/internal/apitypes"
 )
 
-// Error is an error answer of the API.
+// Error is an error answer of the API, with its HTTP status.
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Status int
+	Body   apitypes.Error
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+	return fmt.Sprintf("%s (%d %s)", e.Body.Message, e.Status, e.Body.Code)
 }
 
 // Client calls the controllers' API with one token, failing over among
@@ -126,8 +124,8 @@ func decodeAnswer(resp *http.Response, out any) error {
 	}
 	if resp.StatusCode >= 300 {
 		apiErr := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(raw, apiErr) != nil || apiErr.Message == "" {
-			apiErr.Code, apiErr.Message = http.StatusText(resp.StatusCode), strings.TrimSpace(string(raw))
+		if json.Unmarshal(raw, &apiErr.Body) != nil || apiErr.Body.Message == "" {
+			apiErr.Body = apitypes.Error{Code: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(raw))}
 		}
 		return apiErr
 	}
@@ -139,142 +137,57 @@ func decodeAnswer(resp *http.Response, out any) error {
 	return nil
 }
 
-// IsStatus reports whether err is an API error with the given status.
+// IsStatus reports whether err is an API error with the given apitypes.
 func IsStatus(err error, status int) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Status == status
 }
 
-// Account is a created account; Token is shown only once.
-type Account struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
-	Token string `json:"token"`
-}
-
-// Namespace is a DNS suffix for share names.
-type Namespace struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Open bool   `json:"open"`
-}
-
-// Frontend is a frontend record; Secret and EnrollmentJWT only come back
-// when it is created.
-type Frontend struct {
-	Token       string   `json:"token"`
-	Description string   `json:"description"`
-	URLTemplate string   `json:"url_template"`
-	Revision    int64    `json:"revision"`
-	Namespaces  []string `json:"namespaces"`
-	// ZitiIdentityID is the frontend's OpenZiti identity.
-	ZitiIdentityID string `json:"ziti_identity_id"`
-	Secret         string `json:"secret,omitempty"`
-	EnrollmentJWT  string `json:"enrollment_jwt,omitempty"`
-}
-
-// Environment is an agent's machine; EnrollmentJWT only comes back when it
-// is created.
-type Environment struct {
-	ID            string `json:"id"`
-	Description   string `json:"description"`
-	Host          string `json:"host"`
-	EnrollmentJWT string `json:"enrollment_jwt,omitempty"`
-}
-
-// ShareRequest asks for a new share.
-type ShareRequest struct {
-	EnvironmentID string         `json:"environment_id"`
-	ShareMode     string         `json:"share_mode,omitempty"`
-	BackendMode   string         `json:"backend_mode,omitempty"`
-	Target        string         `json:"target,omitempty"`
-	Namespace     string         `json:"namespace,omitempty"`
-	Reserved      bool           `json:"reserved,omitempty"`
-	Name          string         `json:"name,omitempty"`
-	Policy        *policy.Policy `json:"policy,omitempty"`
-	// Closed private shares admit only the accounts their owner grants.
-	Closed bool `json:"closed,omitempty"`
-}
-
-// Share is a share with the URLs that reach it.
-type Share struct {
-	Token             string    `json:"token"`
-	EnvironmentID     string    `json:"environment_id"`
-	Namespace         string    `json:"namespace"`
-	Name              string    `json:"name"`
-	Host              string    `json:"host"`
-	ShareMode         string    `json:"share_mode"`
-	BackendMode       string    `json:"backend_mode"`
-	Target            string    `json:"target"`
-	Reserved          bool      `json:"reserved"`
-	Closed            bool      `json:"closed"`
-	FrontendEndpoints []string  `json:"frontend_endpoints"`
-	CreatedAt         time.Time `json:"created_at"`
-}
-
-// Access is an environment's access to a private share, with what the
-// accessor needs to serve it locally.
-type Access struct {
-	ID            string `json:"id"`
-	ShareToken    string `json:"share_token"`
-	EnvironmentID string `json:"environment_id"`
-	BackendMode   string `json:"backend_mode"`
-}
-
-// Domain is a custom domain attached to a reserved share, with the TXT
-// record that verifies it.
-type Domain struct {
-	Name     string `json:"domain"`
-	Verified bool   `json:"verified"`
-	TXTName  string `json:"txt_name"`
-	TXTValue string `json:"txt_value"`
-}
-
 // CreateAccount creates an account (admin).
-func (c *Client) CreateAccount(ctx context.Context, email string) (Account, error) {
-	var a Account
-	return a, c.do(ctx, http.MethodPost, "/accounts", map[string]string{"email": email}, &a)
+func (c *Client) CreateAccount(ctx context.Context, email string) (apitypes.Account, error) {
+	var a apitypes.Account
+	return a, c.do(ctx, http.MethodPost, "/accounts", apitypes.AccountRequest{Email: email}, &a)
 }
 
 // CreateNamespace creates a namespace (admin). A closed one takes shares
 // only from the accounts granted it.
-func (c *Client) CreateNamespace(ctx context.Context, name string, open bool) (Namespace, error) {
-	var n Namespace
-	return n, c.do(ctx, http.MethodPost, "/namespaces", map[string]any{"name": name, "open": open}, &n)
+func (c *Client) CreateNamespace(ctx context.Context, name string, open bool) (apitypes.Namespace, error) {
+	var n apitypes.Namespace
+	return n, c.do(ctx, http.MethodPost, "/namespaces", apitypes.NamespaceRequest{Name: name, Open: &open}, &n)
 }
 
 // GrantNamespace lets an account share in a closed namespace (admin).
 func (c *Client) GrantNamespace(ctx context.Context, namespace, email string) error {
-	return c.do(ctx, http.MethodPost, "/namespaces/"+url.PathEscape(namespace)+"/grants", map[string]string{"email": email}, nil)
+	return c.do(ctx, http.MethodPost, "/namespaces/"+url.PathEscape(namespace)+"/grants", apitypes.GrantRequest{Email: email}, nil)
 }
 
 // Namespaces lists the namespaces.
-func (c *Client) Namespaces(ctx context.Context) ([]Namespace, error) {
-	var ns []Namespace
+func (c *Client) Namespaces(ctx context.Context) ([]apitypes.Namespace, error) {
+	var ns []apitypes.Namespace
 	return ns, c.do(ctx, http.MethodGet, "/namespaces", nil, &ns)
 }
 
 // CreateFrontend creates a frontend (admin).
-func (c *Client) CreateFrontend(ctx context.Context, description, urlTemplate string) (Frontend, error) {
-	var f Frontend
-	return f, c.do(ctx, http.MethodPost, "/frontends", map[string]string{"description": description, "url_template": urlTemplate}, &f)
+func (c *Client) CreateFrontend(ctx context.Context, description, urlTemplate string) (apitypes.Frontend, error) {
+	var f apitypes.Frontend
+	return f, c.do(ctx, http.MethodPost, "/frontends", apitypes.FrontendRequest{Description: description, URLTemplate: urlTemplate}, &f)
 }
 
 // Frontends lists the frontends (admin).
-func (c *Client) Frontends(ctx context.Context) ([]Frontend, error) {
-	var fs []Frontend
+func (c *Client) Frontends(ctx context.Context) ([]apitypes.Frontend, error) {
+	var fs []apitypes.Frontend
 	return fs, c.do(ctx, http.MethodGet, "/frontends", nil, &fs)
 }
 
 // MapNamespace makes a frontend serve a namespace (admin).
 func (c *Client) MapNamespace(ctx context.Context, frontend, namespace string) error {
-	return c.do(ctx, http.MethodPost, "/frontends/"+frontend+"/namespaces", map[string]string{"namespace": namespace}, nil)
+	return c.do(ctx, http.MethodPost, "/frontends/"+frontend+"/namespaces", apitypes.MapNamespaceRequest{Namespace: namespace}, nil)
 }
 
 // CreateEnvironment creates an environment for the account.
-func (c *Client) CreateEnvironment(ctx context.Context, description, host string) (Environment, error) {
-	var e Environment
-	return e, c.do(ctx, http.MethodPost, "/environments", map[string]string{"description": description, "host": host}, &e)
+func (c *Client) CreateEnvironment(ctx context.Context, description, host string) (apitypes.Environment, error) {
+	var e apitypes.Environment
+	return e, c.do(ctx, http.MethodPost, "/environments", apitypes.EnvironmentRequest{Description: description, Host: host}, &e)
 }
 
 // DeleteEnvironment deletes an environment and its shares.
@@ -283,14 +196,14 @@ func (c *Client) DeleteEnvironment(ctx context.Context, id string) error {
 }
 
 // CreateShare creates a share.
-func (c *Client) CreateShare(ctx context.Context, req ShareRequest) (Share, error) {
-	var s Share
+func (c *Client) CreateShare(ctx context.Context, req apitypes.ShareRequest) (apitypes.Share, error) {
+	var s apitypes.Share
 	return s, c.do(ctx, http.MethodPost, "/shares", req, &s)
 }
 
 // Shares lists the account's shares.
-func (c *Client) Shares(ctx context.Context) ([]Share, error) {
-	var ss []Share
+func (c *Client) Shares(ctx context.Context) ([]apitypes.Share, error) {
+	var ss []apitypes.Share
 	return ss, c.do(ctx, http.MethodGet, "/shares", nil, &ss)
 }
 
@@ -301,12 +214,12 @@ func (c *Client) DeleteShare(ctx context.Context, token string) error {
 
 // ShareByName finds one of the account's shares by its name, in namespace
 // if that is not empty.
-func (c *Client) ShareByName(ctx context.Context, name, namespace string) (Share, error) {
+func (c *Client) ShareByName(ctx context.Context, name, namespace string) (apitypes.Share, error) {
 	shares, err := c.Shares(ctx)
 	if err != nil {
-		return Share{}, err
+		return apitypes.Share{}, err
 	}
-	var found []Share
+	var found []apitypes.Share
 	for _, s := range shares {
 		if s.Name == strings.ToLower(name) && (namespace == "" || s.Namespace == strings.ToLower(namespace)) {
 			found = append(found, s)
@@ -314,16 +227,16 @@ func (c *Client) ShareByName(ctx context.Context, name, namespace string) (Share
 	}
 	switch len(found) {
 	case 0:
-		return Share{}, fmt.Errorf("you have no share named %q (see portico reserve)", name)
+		return apitypes.Share{}, fmt.Errorf("you have no share named %q (see portico reserve)", name)
 	case 1:
 		return found[0], nil
 	}
-	return Share{}, fmt.Errorf("you have shares named %q in several namespaces; pick one with --namespace", name)
+	return apitypes.Share{}, fmt.Errorf("you have shares named %q in several namespaces; pick one with --namespace", name)
 }
 
 // AddAgent registers an agent serving a share under its terminator identity.
 func (c *Client) AddAgent(ctx context.Context, token, id, target string) error {
-	return c.do(ctx, http.MethodPost, "/shares/"+token+"/agents", map[string]string{"id": id, "target": target}, nil)
+	return c.do(ctx, http.MethodPost, "/shares/"+token+"/agents", apitypes.AgentRequest{ID: id, Target: target}, nil)
 }
 
 // RemoveAgent takes an agent out of its share's rotation.
@@ -332,9 +245,9 @@ func (c *Client) RemoveAgent(ctx context.Context, token, id string) error {
 }
 
 // CreateAccess lets an environment's identity dial a private share.
-func (c *Client) CreateAccess(ctx context.Context, token, environmentID string) (Access, error) {
-	var a Access
-	return a, c.do(ctx, http.MethodPost, "/shares/"+url.PathEscape(token)+"/accesses", map[string]string{"environment_id": environmentID}, &a)
+func (c *Client) CreateAccess(ctx context.Context, token, environmentID string) (apitypes.Access, error) {
+	var a apitypes.Access
+	return a, c.do(ctx, http.MethodPost, "/shares/"+url.PathEscape(token)+"/accesses", apitypes.AccessRequest{EnvironmentID: environmentID}, &a)
 }
 
 // DeleteAccess ends an access to a private share.
@@ -345,34 +258,32 @@ func (c *Client) DeleteAccess(ctx context.Context, token, id string) error {
 // DeleteEnvironmentAccesses ends every access of an environment to a
 // private share and returns how many there were.
 func (c *Client) DeleteEnvironmentAccesses(ctx context.Context, token, environmentID string) (int, error) {
-	var out struct {
-		Removed int `json:"removed"`
-	}
+	var out apitypes.Removed
 	q := url.Values{"environment_id": {environmentID}}
 	err := c.do(ctx, http.MethodDelete, "/shares/"+url.PathEscape(token)+"/accesses?"+q.Encode(), nil, &out)
-	return out.Removed, err
+	return int(out.Removed), err
 }
 
 // GrantShare lets an account access a closed private share.
 func (c *Client) GrantShare(ctx context.Context, token, email string) error {
-	return c.do(ctx, http.MethodPost, "/shares/"+url.PathEscape(token)+"/grants", map[string]string{"email": email}, nil)
+	return c.do(ctx, http.MethodPost, "/shares/"+url.PathEscape(token)+"/grants", apitypes.GrantRequest{Email: email}, nil)
 }
 
 // AddDomain attaches a custom domain to a reserved share, unverified.
-func (c *Client) AddDomain(ctx context.Context, token, domain string) (Domain, error) {
-	var d Domain
-	return d, c.do(ctx, http.MethodPost, "/shares/"+token+"/domains", map[string]string{"domain": domain}, &d)
+func (c *Client) AddDomain(ctx context.Context, token, domain string) (apitypes.Domain, error) {
+	var d apitypes.Domain
+	return d, c.do(ctx, http.MethodPost, "/shares/"+token+"/domains", apitypes.DomainRequest{Domain: domain}, &d)
 }
 
 // VerifyDomain asks the controller to check the domain's TXT record.
-func (c *Client) VerifyDomain(ctx context.Context, token, domain string) (Domain, error) {
-	var d Domain
+func (c *Client) VerifyDomain(ctx context.Context, token, domain string) (apitypes.Domain, error) {
+	var d apitypes.Domain
 	return d, c.do(ctx, http.MethodPost, "/shares/"+token+"/domains/"+url.PathEscape(domain)+"/verify", nil, &d)
 }
 
 // Domains lists a share's custom domains.
-func (c *Client) Domains(ctx context.Context, token string) ([]Domain, error) {
-	var ds []Domain
+func (c *Client) Domains(ctx context.Context, token string) ([]apitypes.Domain, error) {
+	var ds []apitypes.Domain
 	return ds, c.do(ctx, http.MethodGet, "/shares/"+token+"/domains", nil, &ds)
 }
 
@@ -382,28 +293,26 @@ func (c *Client) DeleteDomain(ctx context.Context, token, domain string) error {
 }
 
 // Controllers lists the live controllers.
-func (c *Client) Controllers(ctx context.Context) ([]status.Controller, error) {
-	var cs []status.Controller
+func (c *Client) Controllers(ctx context.Context) ([]apitypes.Controller, error) {
+	var cs []apitypes.Controller
 	return cs, c.do(ctx, http.MethodGet, "/controllers", nil, &cs)
 }
 
 // OverlayWarnings says what is wrong with the OpenZiti network for Portico, such as edge
 // routers without a fix it needs; nil when nothing is.
 func (c *Client) OverlayWarnings(ctx context.Context) ([]string, error) {
-	var out struct {
-		Warnings []string `json:"warnings"`
-	}
+	var out apitypes.Overlay
 	return out.Warnings, c.do(ctx, http.MethodGet, "/overlay", nil, &out)
 }
 
 // Instances lists the live frontend instances (admin).
-func (c *Client) Instances(ctx context.Context) ([]status.Instance, error) {
-	var ins []status.Instance
+func (c *Client) Instances(ctx context.Context) ([]apitypes.Instance, error) {
+	var ins []apitypes.Instance
 	return ins, c.do(ctx, http.MethodGet, "/frontends/instances", nil, &ins)
 }
 
 // Leases lists the singleton workers' leases (admin).
-func (c *Client) Leases(ctx context.Context) ([]status.Lease, error) {
-	var ls []status.Lease
+func (c *Client) Leases(ctx context.Context) ([]apitypes.Lease, error) {
+	var ls []apitypes.Lease
 	return ls, c.do(ctx, http.MethodGet, "/leases", nil, &ls)
 }

@@ -1,4 +1,4 @@
-package api
+package service
 
 import (
 	"fmt"
@@ -36,15 +36,15 @@ func validTarget(backendMode, target string) error {
 	case "proxy":
 		u, err := url.Parse(target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return inputError(fmt.Sprintf("target %q is not an http:// or https:// URL", target))
+			return invalid(fmt.Sprintf("target %q is not an http:// or https:// URL", target))
 		}
 	case "tcpTunnel", "udpTunnel":
 		if _, port, err := net.SplitHostPort(target); err != nil || port == "" {
-			return inputError(fmt.Sprintf("target %q is not a host:port address", target))
+			return invalid(fmt.Sprintf("target %q is not a host:port address", target))
 		}
 	default:
 		if target == "" {
-			return inputError("target is required: the " + backendMode + " backend serves a path on the agent's machine")
+			return invalid("target is required: the " + backendMode + " backend serves a path on the agent's machine")
 		}
 	}
 	return nil
