@@ -307,3 +307,10 @@ func (s *Store) forgetReleasedNames(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ShareByToken returns a share whoever owns it, for the accounts that
+// access private shares by their token.
+func (s *Store) ShareByToken(ctx context.Context, token string) (Share, error) {
+	sh, err := scanShare(s.db.QueryRowContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.token = ?`), token))
+	return sh, notFound(err, "share "+token)
+}

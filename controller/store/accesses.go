@@ -1,5 +1,8 @@
 package store
 
+// Private shares: the environments that access them and the accounts a
+// closed one admits.
+
 import (
 	"context"
 	"database/sql"
@@ -18,13 +21,6 @@ type Access struct {
 	EnvironmentID  string
 	ZitiIdentityID string
 	CreatedAt      time.Time
-}
-
-// ShareByToken returns a share whoever owns it, for the accounts that
-// access private shares by their token.
-func (s *Store) ShareByToken(ctx context.Context, token string) (Share, error) {
-	sh, err := scanShare(s.db.QueryRowContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.token = ?`), token))
-	return sh, notFound(err, "share "+token)
 }
 
 // GrantShare lets the account with an email (compared without regard to
