@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Pebble, Let's Encrypt's test ACME server, on 127.0.0.1:14000 for a
-# local TLS frontend (see "TLS" in the README). Domain validation always
+# local TLS frontend (see "TLS" in OPERATING.md). Domain validation always
 # succeeds: *.share.localhost names cannot be validated from outside.
 #
 #   scripts/pebble.sh        start (built once and cached, like ziti)

@@ -76,7 +76,7 @@ func CreateRabbitMQVhost(label string) (amqpURL string, drop func() error, err e
 
 // FrontendPermissions are the RabbitMQ permissions (configure, write, read) a frontend's
 // broker user needs, and all it should have: its own server-named queue (amq.gen-*), bound to
-// the mappings exchange, which it may only read from. README.md documents them.
+// the mappings exchange, which it may only read from. OPERATING.md documents them.
 func FrontendPermissions(exchange string) [3]string {
 	q := `^amq\.gen-.*`
 	return [3]string{q, q, `^(amq\.gen-.*|` + regexp.QuoteMeta(exchange) + `)$`}
