@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against the real parts. It builds the cached ziti binary on
 # first use (about 7 minutes), makes sure PostgreSQL and RabbitMQ answer, then
-# checks the formatting, vets the tree and runs the tests: with -race for the packages that are
-# concurrent at heart, plainly for all of them.
+# checks the formatting, vets and staticchecks the tree and runs the tests:
+# with -race for the packages that are concurrent at heart, plainly for all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,13 +12,25 @@ PORTICO_ZITI_BIN=$(scripts/ziti-build.sh)
 export PORTICO_ZITI_BIN
 scripts/services.sh
 
-echo "==> gofmt, go vet"
+echo "==> gofmt, go vet, staticcheck"
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
   echo "test: these files are not gofmt-formatted (run gofmt -w):" $unformatted >&2
   exit 1
 fi
 go vet ./...
+# staticcheck is built once and cached outside the repo, as ziti is.
+STATICCHECK_VERSION=v0.8.2
+staticcheck=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}/staticcheck-$STATICCHECK_VERSION
+if [ ! -x "$staticcheck" ]; then
+  echo "==> building staticcheck $STATICCHECK_VERSION (once)" >&2
+  gobin=$(mktemp -d)
+  GOBIN=$gobin go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  mkdir -p "$(dirname "$staticcheck")"
+  mv "$gobin/staticcheck" "$staticcheck"
+  rmdir "$gobin"
+fi
+"$staticcheck" ./...
 
 race=(./internal/routes/ ./internal/syncclient/ ./internal/broker/ ./internal/certstore/ ./internal/agent/
   ./controller/syncapi/ ./controller/store/ ./controller/cluster/ ./controller/api/ ./caddymodule/)

@@ -23,9 +23,9 @@ func (c *reauthCounter) Reauthenticate() error {
 	return c.err
 }
 
-// displaced is what a v1.6.0 router answered a dial whose API session
+// errDisplaced is what a v1.6.0 router answered a dial whose API session
 // another process of the same identity had displaced.
-var displaced = errors.New("failed to create circuit: invalid api session id, expected 4xQ, got 9zR")
+var errDisplaced = errors.New("failed to create circuit: invalid api session id, expected 4xQ, got 9zR")
 
 // failing returns an op that fails with errs in turn, then succeeds.
 func failing(errs ...error) (func() (string, error), *atomic.Int32) {
@@ -42,7 +42,7 @@ func failing(errs ...error) (func() (string, error), *atomic.Int32) {
 func TestWithSessionReauthenticatesOnceAndRetries(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	zc := &reauthCounter{}
-	op, calls := failing(displaced)
+	op, calls := failing(errDisplaced)
 	v, err := withSession(zc, zap.New(core), "dial", "svc", op)
 	if err != nil || v != "conn" {
 		t.Fatalf("withSession = %q, %v; want the retried dial", v, err)
@@ -57,7 +57,7 @@ func TestWithSessionReauthenticatesOnceAndRetries(t *testing.T) {
 
 func TestWithSessionRetriesOnlyOnce(t *testing.T) {
 	zc := &reauthCounter{}
-	op, calls := failing(displaced, errors.New("invalid session"))
+	op, calls := failing(errDisplaced, errors.New("invalid session"))
 	if _, err := withSession(zc, nil, "bind", "svc", op); err == nil || err.Error() != "invalid session" {
 		t.Fatalf("withSession = %v, want the second failure", err)
 	}
@@ -85,8 +85,8 @@ func TestWithSessionLeavesOtherErrorsAlone(t *testing.T) {
 func TestWithSessionReportsAFailedReauthentication(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	zc := &reauthCounter{err: errors.New("controller unreachable")}
-	op, calls := failing(displaced)
-	if _, err := withSession(zc, zap.New(core), "dial", "svc", op); !errors.Is(err, displaced) {
+	op, calls := failing(errDisplaced)
+	if _, err := withSession(zc, zap.New(core), "dial", "svc", op); !errors.Is(err, errDisplaced) {
 		t.Fatalf("withSession = %v, want the dial's own error", err)
 	}
 	if calls.Load() != 1 || logs.FilterMessageSnippet("re-authenticating failed").Len() != 1 {
@@ -113,7 +113,7 @@ func TestWithSessionReauthenticatesOnceForConcurrentFailures(t *testing.T) {
 					<-start
 					failed.Done()
 					failed.Wait() // every dial has failed before any re-authenticates
-					return "", displaced
+					return "", errDisplaced
 				}
 				return "conn", nil
 			}
@@ -149,7 +149,7 @@ func TestIsSessionError(t *testing.T) {
 func TestWithSessionReauthenticatesAgainForALaterFailure(t *testing.T) {
 	zc := &reauthCounter{}
 	for range 2 {
-		op, _ := failing(displaced)
+		op, _ := failing(errDisplaced)
 		if _, err := withSession(zc, nil, "dial", "svc", op); err != nil {
 			t.Fatal(err)
 		}
