@@ -55,6 +55,7 @@ type adminMapping struct {
 	Name   string          `json:"name"`
 	Share  string          `json:"share"`
 	Policy json.RawMessage `json:"policy,omitempty"`
+	Agents []string        `json:"agents,omitempty"`
 }
 
 func eachRuntime(fn func(*frontendRuntime)) {
@@ -84,7 +85,7 @@ func serveMappings(w http.ResponseWriter, r *http.Request) error {
 		rev, ms := rt.table.Mappings()
 		view := make([]adminMapping, len(ms))
 		for i, m := range ms {
-			view[i] = adminMapping{Name: m.Name, Share: m.Share, Policy: policy.Redacted(m.Policy)}
+			view[i] = adminMapping{Name: m.Name, Share: m.Share, Policy: policy.Redacted(m.Policy), Agents: m.Agents}
 		}
 		out = append(out, runtimeMappings{Frontend: rt.frontend, Revision: rev, Mappings: view})
 	})

@@ -190,7 +190,7 @@ func TestCaddyEnforcesPolicy(t *testing.T) {
 			BasicAuth:       []policy.User{{Username: "alice", PasswordHash: bcryptHash(t, "wonderland")}},
 			ResponseHeaders: policy.HeaderRules{Set: map[string]string{"X-Frame-Options": "DENY"}, Remove: []string{"Server"}},
 		})},
-		{Name: "agents.share.test", Share: "multi", Policy: policyJSON(t, policy.Policy{Agents: []string{"agent-a"}})},
+		{Name: "agents.share.test", Share: "multi", Agents: []string{"agent-a"}},
 		{Name: "broken.share.test", Share: "broken", Policy: []byte(`{"ip_allow":["nope"]}`)},
 	})
 	xff := http.Header{"X-Forwarded-For": {"203.0.113.9"}}

@@ -241,7 +241,7 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		{"reserved name with a dot", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","reserved":true,"name":"a.b"}`, 400, "bad_request", "not a DNS label"},
 		{"reserved name too long", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","reserved":true,"name":"` + strings.Repeat("a", 64) + `"}`, 400, "bad_request", "not a DNS label"},
 		{"policy on a private share", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","share_mode":"private","policy":{}}`, 400, "bad_request", "only to public shares"},
-		{"policy sets agents", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"agents":["a"]}}`, 400, "bad_request", "policy.agents"},
+		{"policy sets agents", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"agents":["a"]}}`, 400, "bad_request", `unknown field "agents"`},
 		{"policy password not hashed", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"basic_auth":[{"username":"a","password_hash":"plain"}]}}`, 400, "bad_request", "bcrypt"},
 		{"policy bad CIDR", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"ip_deny":["10.0.0.300/8"]}}`, 400, "bad_request", "10.0.0.300/8"},
 		{"policy bad header name", "POST", "/api/v1/shares", tok, `{"environment_id":"` + envID + `","target":"http://x","policy":{"request_headers":{"set":{"Bad Header":"x"}}}}`, 400, "bad_request", "Bad Header"},

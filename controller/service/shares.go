@@ -56,9 +56,6 @@ func checkShareRequest(r *apitypes.ShareRequest) error {
 		}
 	}
 	if r.Policy != nil {
-		if len(r.Policy.Agents) > 0 {
-			return invalid("policy.agents is set by the agents that serve the share")
-		}
 		if err := r.Policy.Validate(); err != nil {
 			return invalid("policy: " + err.Error())
 		}

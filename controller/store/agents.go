@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/porticoproxy/portico/internal/mapping"
-	"github.com/porticoproxy/portico/internal/policy"
 )
 
 // ShareByName finds one of an account's shares by its name in a namespace.
@@ -30,7 +28,7 @@ func (s *Store) AddAgent(ctx context.Context, accountID, token, agentID, target 
 		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM share_agents WHERE share_token = ?`), token).Scan(&n); err != nil {
 			return fmt.Errorf("counting agents: %w", err)
 		}
-		if n >= policy.MaxAgents {
+		if n >= mapping.MaxAgents {
 			return fmt.Errorf("share %s already has %d agents, the most one share may have: %w", token, n, ErrLimit)
 		}
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO share_agents (share_token, id, target, created_at) VALUES (?, ?, ?, ?)`), token, agentID, target, now())
@@ -87,26 +85,20 @@ func (s *Store) agentIDs(ctx context.Context, q querier, token string) ([]string
 	return collect(rows, scanString)
 }
 
-// mappingPolicy is the policy frontends get for a share: its own policy
-// with the agents that serve it.
-func (s *Store) mappingPolicy(ctx context.Context, tx *sql.Tx, sh Share) ([]byte, error) {
-	agents, err := s.agentIDs(ctx, tx, sh.Token)
-	if err != nil || len(agents) == 0 {
-		return sh.Policy, err
+// shareMapping is the mapping frontends get for a share under name: its
+// own policy and the agents that serve it.
+func (s *Store) shareMapping(ctx context.Context, q querier, sh Share, name string) (mapping.Mapping, error) {
+	agents, err := s.agentIDs(ctx, q, sh.Token)
+	if err != nil {
+		return mapping.Mapping{}, err
 	}
-	var p policy.Policy
-	if len(sh.Policy) > 0 {
-		if err := json.Unmarshal(sh.Policy, &p); err != nil {
-			return nil, fmt.Errorf("reading share %s policy: %w", sh.Token, err)
-		}
-	}
-	p.Agents = agents
-	return json.Marshal(p)
+	return mapping.Mapping{Name: name, Share: sh.Token, Policy: sh.Policy, Agents: agents}, nil
 }
 
-// remap sends every mapping of a share again with its current policy.
+// remap sends every mapping of a share again with its current policy and
+// agents.
 func (s *Store) remap(ctx context.Context, tx *sql.Tx, sh Share) ([]FrontendChange, error) {
-	pol, err := s.mappingPolicy(ctx, tx, sh)
+	m, err := s.shareMapping(ctx, tx, sh, "")
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +108,8 @@ func (s *Store) remap(ctx context.Context, tx *sql.Tx, sh Share) ([]FrontendChan
 	}
 	var changes []FrontendChange
 	for _, k := range keys {
-		c, err := s.appendChange(ctx, tx, k.frontend, mapping.Upsert, mapping.Mapping{Name: k.name, Share: sh.Token, Policy: pol})
+		m.Name = k.name
+		c, err := s.appendChange(ctx, tx, k.frontend, mapping.Upsert, m)
 		if err != nil {
 			return nil, err
 		}

@@ -85,12 +85,12 @@ func (s *Store) VerifyDomain(ctx context.Context, sh Share, name string) ([]Fron
 		if err != nil {
 			return err
 		}
-		pol, err := s.mappingPolicy(ctx, tx, sh)
+		m, err := s.shareMapping(ctx, tx, sh, name)
 		if err != nil {
 			return err
 		}
 		for _, f := range fronts {
-			c, err := s.appendChange(ctx, tx, f, mapping.Upsert, mapping.Mapping{Name: name, Share: sh.Token, Policy: pol})
+			c, err := s.appendChange(ctx, tx, f, mapping.Upsert, m)
 			if err != nil {
 				return err
 			}

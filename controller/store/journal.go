@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/porticoproxy/portico/internal/mapping"
 )
@@ -19,9 +20,9 @@ func (s *Store) appendChange(ctx context.Context, tx *sql.Tx, frontendID string,
 	var err error
 	switch op {
 	case mapping.Upsert:
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO mappings (frontend_id, name, share_token, policy) VALUES (?, ?, ?, ?)
-			ON CONFLICT (frontend_id, name) DO UPDATE SET share_token = excluded.share_token, policy = excluded.policy`),
-			frontendID, m.Name, m.Share, string(m.Policy))
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO mappings (frontend_id, `+mappingColumns+`) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (frontend_id, name) DO UPDATE SET share_token = excluded.share_token, policy = excluded.policy, agents = excluded.agents`),
+			append([]any{frontendID}, mappingValues(m)...)...)
 	case mapping.Delete:
 		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM mappings WHERE frontend_id = ? AND name = ?`), frontendID, m.Name)
 	default:
@@ -30,11 +31,38 @@ func (s *Store) appendChange(ctx context.Context, tx *sql.Tx, frontendID string,
 	if err != nil {
 		return FrontendChange{}, fmt.Errorf("updating mapping %s: %w", m.Name, err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO journal (frontend_id, revision, op, name, share_token, policy, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		frontendID, rev, op.String(), m.Name, m.Share, string(m.Policy), now()); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO journal (frontend_id, revision, op, created_at, `+mappingColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		append([]any{frontendID, rev, op.String(), now()}, mappingValues(m)...)...); err != nil {
 		return FrontendChange{}, fmt.Errorf("journaling change: %w", err)
 	}
 	return FrontendChange{Frontend: frontendID, Change: mapping.Change{Revision: rev, Op: op, Mapping: m}}, nil
+}
+
+// mappingColumns are a mapping's columns in the mappings and journal tables.
+// agents holds the names of the agents separated by spaces, which a name
+// cannot hold (mapping.Change.Validate).
+const mappingColumns = `name, share_token, policy, agents`
+
+// mappingValues are m's values for mappingColumns.
+func mappingValues(m mapping.Mapping) []any {
+	return []any{m.Name, m.Share, string(m.Policy), agentsValue(m.Agents)}
+}
+
+func agentsValue(agents []string) string { return strings.Join(agents, " ") }
+
+// scanMapping reads a row of the columns before, then mappingColumns into m.
+func scanMapping(r interface{ Scan(...any) error }, m *mapping.Mapping, before ...any) error {
+	var policy, agents string
+	if err := r.Scan(append(before, &m.Name, &m.Share, &policy, &agents)...); err != nil {
+		return err
+	}
+	if policy != "" {
+		m.Policy = []byte(policy)
+	}
+	if agents != "" {
+		m.Agents = strings.Fields(agents)
+	}
+	return nil
 }
 
 // Page bounds one batch of mappings or changes: at most Entries of them, and
@@ -64,7 +92,7 @@ func (s *Store) Snapshot(ctx context.Context, frontendID string, page Page, fn f
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT revision FROM frontends WHERE id = ?`), frontendID).Scan(&rev); err != nil {
 		return notFound(err, "frontend "+frontendID)
 	}
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT name, share_token, policy FROM mappings WHERE frontend_id = ? ORDER BY name`), frontendID)
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT `+mappingColumns+` FROM mappings WHERE frontend_id = ? ORDER BY name`), frontendID)
 	if err != nil {
 		return fmt.Errorf("reading mappings: %w", err)
 	}
@@ -74,12 +102,8 @@ func (s *Store) Snapshot(ctx context.Context, frontendID string, page Page, fn f
 	bytes := 0
 	for rows.Next() {
 		var m mapping.Mapping
-		var policy string
-		if err := rows.Scan(&m.Name, &m.Share, &policy); err != nil {
+		if err := scanMapping(rows, &m); err != nil {
 			return fmt.Errorf("reading mapping: %w", err)
-		}
-		if policy != "" {
-			m.Policy = []byte(policy)
 		}
 		ms, bytes = append(ms, m), bytes+m.Size()
 		if page.full(len(ms), bytes) {
@@ -111,7 +135,7 @@ func (s *Store) Changes(ctx context.Context, frontendID string, after int64, pag
 	if after > current || (after < current && (!oldest.Valid || oldest.Int64 > after+1)) {
 		return nil, current, true, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT revision, op, name, share_token, policy FROM journal WHERE frontend_id = ? AND revision > ? ORDER BY revision LIMIT ?`), frontendID, after, page.Entries)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT revision, op, `+mappingColumns+` FROM journal WHERE frontend_id = ? AND revision > ? ORDER BY revision LIMIT ?`), frontendID, after, page.Entries)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("reading journal: %w", err)
 	}
@@ -119,16 +143,13 @@ func (s *Store) Changes(ctx context.Context, frontendID string, after int64, pag
 	bytes := 0
 	for !page.full(len(changes), bytes) && rows.Next() {
 		var c mapping.Change
-		var op, policy string
-		if err := rows.Scan(&c.Revision, &op, &c.Name, &c.Share, &policy); err != nil {
+		var op string
+		if err := scanMapping(rows, &c.Mapping, &c.Revision, &op); err != nil {
 			return nil, 0, false, fmt.Errorf("reading journal: %w", err)
 		}
 		// An op the journal does not know is a broken entry, never an upsert.
 		if c.Op, err = mapping.ParseOp(op); err != nil {
 			return nil, 0, false, fmt.Errorf("journal entry %d: %w", c.Revision, err)
-		}
-		if policy != "" {
-			c.Policy = []byte(policy)
 		}
 		changes, bytes = append(changes, c), bytes+c.Size()
 	}

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/porticoproxy/portico/internal/mapping"
-	"github.com/porticoproxy/portico/internal/policy"
 )
 
 func testAgentsRemapTheShare(t *testing.T, s *Store) {
@@ -25,24 +25,29 @@ func testAgentsRemapTheShare(t *testing.T, s *Store) {
 		t.Fatalf("ShareByName = %+v", got)
 	}
 
-	policyOf := func(cs []FrontendChange) policy.Policy {
+	// mappingOf checks that cs upsert the share on both frontends, each
+	// with the share's own policy, and returns the first.
+	mappingOf := func(cs []FrontendChange) mapping.Mapping {
 		t.Helper()
 		if len(cs) != 2 || cs[0].Op != mapping.Upsert || cs[0].Name != "app.a.example.com" {
 			t.Fatalf("changes = %+v, want the name upserted on both frontends", cs)
 		}
-		var p policy.Policy
-		must(t, json.Unmarshal(cs[0].Policy, &p))
-		return p
+		for _, c := range cs {
+			if string(c.Policy) != string(sh.Policy) || !slices.Equal(c.Agents, cs[0].Agents) {
+				t.Errorf("change %+v, want the share's own policy and the same agents on both frontends", c)
+			}
+		}
+		return cs[0].Mapping
 	}
 	cs, err := s.AddAgent(ctx, f.account.ID, "r1", "agent-b", "http://localhost:1")
 	must(t, err)
-	if p := policyOf(cs); len(p.Agents) != 1 || p.Agents[0] != "agent-b" {
-		t.Errorf("policy with one agent = %+v", p)
+	if m := mappingOf(cs); !slices.Equal(m.Agents, []string{"agent-b"}) {
+		t.Errorf("mapping with one agent = %+v", m)
 	}
 	cs, err = s.AddAgent(ctx, f.account.ID, "r1", "agent-a", "http://localhost:2")
 	must(t, err)
-	if p := policyOf(cs); len(p.Agents) != 2 || p.Agents[0] != "agent-a" || len(p.IPDeny) != 1 {
-		t.Errorf("policy with two agents = %+v, want both agents, sorted, and the share's own rules", p)
+	if m := mappingOf(cs); !slices.Equal(m.Agents, []string{"agent-a", "agent-b"}) {
+		t.Errorf("mapping with two agents = %+v, want both, sorted", m)
 	}
 	if _, err := s.AddAgent(ctx, f.account.ID, "r1", "agent-a", ""); !errors.Is(err, ErrConflict) {
 		t.Errorf("an agent twice: %v, want ErrConflict", err)
@@ -52,27 +57,32 @@ func testAgentsRemapTheShare(t *testing.T, s *Store) {
 	}
 	cs, err = s.RemoveAgent(ctx, "", "r1", "agent-b") // as a worker
 	must(t, err)
-	if p := policyOf(cs); len(p.Agents) != 1 || p.Agents[0] != "agent-a" {
-		t.Errorf("policy after removing one = %+v", p)
+	if m := mappingOf(cs); !slices.Equal(m.Agents, []string{"agent-a"}) {
+		t.Errorf("mapping after removing one = %+v", m)
 	}
 	if _, err := s.RemoveAgent(ctx, f.account.ID, "r1", "agent-b"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("removing a gone agent: %v, want ErrNotFound", err)
 	}
-	// The snapshot holds what the journal said.
+	// The snapshot and the journal, as read back, hold what was written.
 	must(t, s.Snapshot(ctx, f.fronts[0], Page{Entries: 10}, func(_ int64, ms []mapping.Mapping) error {
-		if len(ms) != 1 || string(ms[0].Policy) != string(cs[0].Policy) {
-			t.Errorf("snapshot = %+v, want the last policy", ms)
+		if len(ms) != 1 || string(ms[0].Policy) != string(sh.Policy) || !slices.Equal(ms[0].Agents, []string{"agent-a"}) {
+			t.Errorf("snapshot = %+v, want the last mapping", ms)
 		}
 		return nil
 	}))
+	journal, _, _, err := s.Changes(ctx, f.fronts[0], 0, Page{Entries: 100})
+	must(t, err)
+	if got := journal[len(journal)-1]; got.Revision != cs[0].Revision || !slices.Equal(got.Agents, []string{"agent-a"}) || string(got.Policy) != string(sh.Policy) {
+		t.Errorf("last journal entry = %+v, want %+v", got, cs[0])
+	}
 
-	// A share has at most policy.MaxAgents, so its policy stays bounded.
-	for i := 1; i < policy.MaxAgents; i++ {
+	// A share has at most mapping.MaxAgents, so its mappings stay bounded.
+	for i := 1; i < mapping.MaxAgents; i++ {
 		_, err := s.AddAgent(ctx, f.account.ID, "r1", fmt.Sprintf("agent-%02d", i), "")
 		must(t, err)
 	}
 	if _, err := s.AddAgent(ctx, f.account.ID, "r1", "one-too-many", ""); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "already has 64 agents") {
-		t.Errorf("agent %d: %v, want ErrLimit", policy.MaxAgents+1, err)
+		t.Errorf("agent %d: %v, want ErrLimit", mapping.MaxAgents+1, err)
 	}
 }
 

@@ -234,7 +234,7 @@ func (s *Store) MapNamespace(ctx context.Context, frontendID, namespace string) 
 			return err
 		}
 		for _, sh := range shares {
-			pol, err := s.mappingPolicy(ctx, tx, sh)
+			m, err := s.shareMapping(ctx, tx, sh, "")
 			if err != nil {
 				return err
 			}
@@ -247,7 +247,8 @@ func (s *Store) MapNamespace(ctx context.Context, frontendID, namespace string) 
 				return err
 			}
 			for _, name := range append([]string{sh.Host()}, domains...) {
-				c, err := s.appendChange(ctx, tx, frontendID, mapping.Upsert, mapping.Mapping{Name: name, Share: sh.Token, Policy: pol})
+				m.Name = name
+				c, err := s.appendChange(ctx, tx, frontendID, mapping.Upsert, m)
 				if err != nil {
 					return err
 				}

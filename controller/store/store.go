@@ -105,7 +105,8 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, opts ...goos
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, s.db, dir, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(s.agentsOutOfPolicies()))
+	p, err := goose.NewProvider(dialect, s.db, dir, opts...)
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
 	}

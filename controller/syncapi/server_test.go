@@ -20,6 +20,7 @@ import (
 
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/token"
+	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/syncpb"
 )
@@ -206,7 +207,7 @@ func TestPagesAreBoundedByBytes(t *testing.T) {
 	})
 
 	cl := serve(t, shares, raw)
-	maxMessage := syncpb.PageBytes + policy.MaxEncodedBytes + 1024
+	maxMessage := syncpb.PageBytes + policy.MaxBytes + mapping.MaxAgents*(mapping.MaxAgentBytes+1) + 1024
 	t.Run("snapshot", func(t *testing.T) {
 		stream, err := cl.Snapshot(withSecret("secret"), &syncpb.SnapshotRequest{Frontend: "fe"})
 		if err != nil {

@@ -19,6 +19,7 @@ type message struct {
 	Name     string          `json:"name"`
 	Share    string          `json:"share,omitempty"`
 	Policy   json.RawMessage `json:"policy,omitempty"`
+	Agents   []string        `json:"agents,omitempty"`
 }
 
 // Encode returns the message body for one change of a frontend's journal. It refuses a
@@ -37,6 +38,7 @@ func Encode(frontend string, c mapping.Change) ([]byte, error) {
 		Name:     c.Name,
 		Share:    c.Share,
 		Policy:   c.Policy,
+		Agents:   c.Agents,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding change: %w", err)
@@ -65,7 +67,7 @@ func Decode(body []byte) (frontend string, c mapping.Change, err error) {
 	c = mapping.Change{
 		Revision: m.Revision,
 		Op:       op,
-		Mapping:  mapping.Mapping{Name: m.Name, Share: m.Share, Policy: policy},
+		Mapping:  mapping.Mapping{Name: m.Name, Share: m.Share, Policy: policy, Agents: m.Agents},
 	}
 	if err := validate(m.Frontend, c); err != nil {
 		return "", mapping.Change{}, err

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{Revision: 1, Op: mapping.Upsert, Mapping: mapping.Mapping{Name: "a.share.example.com", Share: "shr1"}},
 		{Revision: 12, Op: mapping.Upsert, Mapping: mapping.Mapping{Name: "b.share.example.com", Share: "shr2", Policy: []byte(`{"basic_auth":[{"user":"u"}]}`)}},
 		{Revision: 13, Op: mapping.Delete, Mapping: mapping.Mapping{Name: "b.share.example.com"}},
+		{Revision: 14, Op: mapping.Upsert, Mapping: mapping.Mapping{Name: "d.share.example.com", Share: "shr4", Agents: []string{"agent-1", "agent-2"}}},
 		{Revision: 1 << 62, Op: mapping.Delete, Mapping: mapping.Mapping{Name: "c.share.example.com", Share: "shr3"}},
 	} {
 		body, err := Encode("fe1", c)
@@ -24,7 +26,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			t.Fatalf("Decode(%s): %v", body, err)
 		}
 		if frontend != "fe1" || got.Revision != c.Revision || got.Op != c.Op || got.Name != c.Name ||
-			got.Share != c.Share || !bytes.Equal(got.Policy, c.Policy) {
+			got.Share != c.Share || !bytes.Equal(got.Policy, c.Policy) || !slices.Equal(got.Agents, c.Agents) {
 			t.Errorf("round trip of %+v gave %q %+v (body %s)", c, frontend, got, body)
 		}
 	}

@@ -19,7 +19,6 @@ type Compiled struct {
 	oauth       *OAuthRule
 	request     headerOps
 	response    headerOps
-	agents      []string
 }
 
 // OAuthRule is the compiled oauth part of a policy.
@@ -56,7 +55,7 @@ func (p Policy) Compile() (*Compiled, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Compiled{agents: slices.Clone(p.Agents)}
+	c := &Compiled{}
 	for _, s := range p.IPAllow {
 		pfx, _ := parsePrefix(s) // validated
 		c.allow = append(c.allow, pfx)
@@ -87,7 +86,7 @@ func (p Policy) Compile() (*Compiled, error) {
 
 func (c *Compiled) isZero() bool {
 	return len(c.allow) == 0 && len(c.deny) == 0 && len(c.users) == 0 && c.oauth == nil &&
-		c.request.isZero() && c.response.isZero() && len(c.agents) == 0
+		c.request.isZero() && c.response.isZero()
 }
 
 func compileHeaders(h HeaderRules) headerOps {
@@ -163,12 +162,3 @@ func (c *Compiled) RewritesResponse() bool { return !c.response.isZero() }
 
 // RewriteResponse applies the response header rules to h.
 func (c *Compiled) RewriteResponse(h http.Header) { c.response.apply(h) }
-
-// Agents returns the agents serving the share; nil means the whole service.
-// A nil policy has none.
-func (c *Compiled) Agents() []string {
-	if c == nil {
-		return nil
-	}
-	return c.agents
-}

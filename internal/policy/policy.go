@@ -1,8 +1,8 @@
 // Package policy is what a frontend does with a share's requests beyond
-// routing them: who may reach it, which headers change, and which agents
-// serve it. The controller stores a share's policy and sends it to the
-// frontends as JSON in each mapping; both sides check it with Validate, and a
-// frontend turns it into the form it enforces with Compile.
+// routing them: who may reach it and which headers change. The controller
+// stores a share's policy and sends it to the frontends as JSON in each
+// mapping; both sides check it with Validate, and a frontend turns it into
+// the form it enforces with Compile.
 package policy
 
 import (
@@ -48,10 +48,6 @@ type Policy struct {
 	// cannot touch the X-Portico-* headers that the frontend sets.
 	RequestHeaders  HeaderRules `json:"request_headers,omitzero"`
 	ResponseHeaders HeaderRules `json:"response_headers,omitzero"`
-	// Agents are the instances serving the share, each bound with its own
-	// terminator identity; the frontend balances across them. Empty means
-	// one upstream for the whole service.
-	Agents []string `json:"agents,omitempty"`
 }
 
 // User is a basic-auth user. The password is stored only as a bcrypt hash.
@@ -105,20 +101,15 @@ const (
 	MaxHeaderRules  = 50  // each of set and remove, per direction
 	MaxEmails       = 500
 	MaxEmailDomains = 100
-	MaxAgents       = 64
 	MaxNameBytes    = 256  // a user name, header name, email or domain
 	MaxValueBytes   = 4096 // a header value
 )
 
-// MaxEncodedBytes bounds a policy as frontends receive it: what the account
-// sent plus the agents the controller adds (names of at most 63 bytes).
-const MaxEncodedBytes = MaxBytes + 16 + MaxAgents*(63+3)
-
 // Parse decodes a policy. Unknown fields are errors, so that a frontend
 // never silently ignores a rule it does not know.
 func Parse(raw []byte) (Policy, error) {
-	if len(raw) > MaxEncodedBytes {
-		return Policy{}, fmt.Errorf("policy is %d bytes; at most %d", len(raw), MaxEncodedBytes)
+	if len(raw) > MaxBytes {
+		return Policy{}, fmt.Errorf("policy is %d bytes; at most %d", len(raw), MaxBytes)
 	}
 	var p Policy
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -144,7 +135,6 @@ func (p Policy) Validate() error {
 	count("basic_auth", len(p.BasicAuth), MaxUsers)
 	count("ip_allow", len(p.IPAllow), MaxAddressRules)
 	count("ip_deny", len(p.IPDeny), MaxAddressRules)
-	count("agents", len(p.Agents), MaxAgents)
 	if len(errs) > 0 {
 		return errors.Join(errs...) // not worth checking entry by entry
 	}
@@ -186,20 +176,6 @@ func (p Policy) Validate() error {
 	}
 	errs = append(errs, p.RequestHeaders.validate("request_headers", true)...)
 	errs = append(errs, p.ResponseHeaders.validate("response_headers", false)...)
-	agents := map[string]bool{}
-	for i, a := range p.Agents {
-		switch {
-		case a == "":
-			add("agents[%d]: name is empty", i)
-		case len(a) > 63:
-			add("agents[%d]: name is %d bytes; at most 63", i, len(a))
-		case strings.ContainsAny(a, "@:/") || strings.ContainsFunc(a, isSpaceOrControl):
-			add("agents[%d]: %q may not hold '@', ':', '/', spaces or control characters", i, a)
-		case agents[a]:
-			add("agents[%d]: %q appears twice", i, a)
-		}
-		agents[a] = true
-	}
 	return errors.Join(errs...)
 }
 

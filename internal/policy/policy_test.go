@@ -44,7 +44,6 @@ func TestValidate(t *testing.T) {
 			IPDeny:          []string{"10.1.0.0/16"},
 			RequestHeaders:  HeaderRules{Set: map[string]string{"x-env": "prod"}, Remove: []string{"Cookie"}},
 			ResponseHeaders: HeaderRules{Set: map[string]string{"Strict-Transport-Security": "max-age=300"}, Remove: []string{"Server"}},
-			Agents:          []string{"agent-1", "agent-2"},
 		}},
 		{name: "oauth with rules", p: Policy{OAuth: &OAuth{Provider: "corp-sso", EmailDomains: []string{"example.com"}, Emails: []string{"a@b.org"}}}},
 		{name: "empty username", p: Policy{BasicAuth: []User{{"", good}}}, want: []string{"basic_auth[0]: username is empty"}},
@@ -68,11 +67,9 @@ func TestValidate(t *testing.T) {
 		{name: "frame header", p: Policy{ResponseHeaders: HeaderRules{Set: map[string]string{"content-length": "0"}}}, want: []string{"Content-Length cannot be changed"}},
 		{name: "request identity header", p: Policy{RequestHeaders: HeaderRules{Set: map[string]string{"x-portico-user": "root"}}}, want: []string{"X-Portico-User is set by the frontend alone"}},
 		{name: "response identity header is fine", p: Policy{ResponseHeaders: HeaderRules{Remove: []string{"X-Portico-Debug"}}}},
-		{name: "bad agent", p: Policy{Agents: []string{"a@b", "", "x", "x"}}, want: []string{"agents[0]", "agents[1]: name is empty", `agents[3]: "x" appears twice`}},
 		{name: "too many users", p: Policy{BasicAuth: make([]User, MaxUsers+1)}, want: []string{"basic_auth has 101 entries; at most 100"}},
 		{name: "too many addresses", p: Policy{IPAllow: make([]string, MaxAddressRules+1), IPDeny: make([]string, MaxAddressRules+1)},
 			want: []string{"ip_allow has 501 entries; at most 500", "ip_deny has 501"}},
-		{name: "too many agents", p: Policy{Agents: make([]string, MaxAgents+1)}, want: []string{"agents has 65 entries; at most 64"}},
 		{name: "too many emails", p: Policy{OAuth: &OAuth{Provider: "github", Emails: make([]string, MaxEmails+1)}}, want: []string{"oauth has 0 email_domains and 501 emails; at most 100 and 500"}},
 		{name: "too many header rules", p: Policy{RequestHeaders: HeaderRules{Remove: make([]string, MaxHeaderRules+1)}}, want: []string{"request_headers has 0 set and 51 remove rules; at most 50 of each"}},
 		{name: "long header value", p: Policy{ResponseHeaders: HeaderRules{Set: map[string]string{"X-A": strings.Repeat("v", MaxValueBytes+1)}}}, want: []string{`response_headers.set["X-A"]: the value is 4097 bytes; at most 4096`}},
@@ -114,7 +111,7 @@ func TestSizeBounds(t *testing.T) {
 	if _, err := p.Encode(); err == nil || !strings.Contains(err.Error(), "bytes as JSON; at most 32768") {
 		t.Errorf("Encode() of a 200 KiB policy: %v, want a size error", err)
 	}
-	huge := `{"ip_allow":["` + strings.Repeat("1", MaxEncodedBytes) + `"]}`
+	huge := `{"ip_allow":["` + strings.Repeat("1", MaxBytes) + `"]}`
 	if _, err := Parse([]byte(huge)); err == nil || !strings.Contains(err.Error(), "at most") {
 		t.Errorf("Parse() of an oversized policy: %v, want a size error", err)
 	}
@@ -132,7 +129,7 @@ func TestCompile(t *testing.T) {
 		{name: "empty object", raw: "{}", wantNil: true},
 		{name: "empty rules", raw: `{"request_headers":{},"ip_allow":[]}`, wantNil: true},
 		{name: "ip rule", raw: `{"ip_deny":["10.0.0.0/8"]}`},
-		{name: "agents only", raw: `{"agents":["a1"]}`},
+		{name: "agents are not a policy's", raw: `{"agents":["a1"]}`, wantErr: `unknown field "agents"`},
 		{name: "malformed", raw: `{"ip_deny":`, wantErr: "decoding policy"},
 		{name: "unknown field", raw: `{"basic_auth":[{"user":"u"}]}`, wantErr: `unknown field "user"`},
 		{name: "wrong type", raw: `{"ip_allow":"10.0.0.0/8"}`, wantErr: "decoding policy"},

@@ -24,7 +24,7 @@ type Route struct {
 	// share fails closed: it refuses every request.
 	AccessErr error
 	// Upstreams is what the dynamic upstream module returns for this share:
-	// one per agent named by the policy, else one for the whole service.
+	// one per agent of the mapping, else one for the whole service.
 	Upstreams []*reverseproxy.Upstream
 	// upstream is the one for the whole service, held here rather than in
 	// an allocation of its own: most shares have no agents.
@@ -36,10 +36,11 @@ type Route struct {
 const UpstreamPort = "80"
 
 func newRoute(m mapping.Mapping) *Route {
-	r := &Route{Mapping: m}
+	r := &Route{Mapping: mapping.Upgrade(m)}
+	m = r.Mapping
 	r.Access, r.AccessErr = policy.Compile(m.Policy)
-	if agents := r.Access.Agents(); len(agents) > 0 {
-		for _, a := range agents {
+	if len(m.Agents) > 0 {
+		for _, a := range m.Agents {
 			r.Upstreams = append(r.Upstreams, &reverseproxy.Upstream{Dial: AgentDial(a, m.Share)})
 		}
 	} else {

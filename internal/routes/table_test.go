@@ -174,6 +174,7 @@ func TestRouteCompilesPolicy(t *testing.T) {
 	tests := []struct {
 		name      string
 		policy    string
+		agents    []string
 		access    bool
 		accessErr string
 		dials     []string
@@ -181,14 +182,19 @@ func TestRouteCompilesPolicy(t *testing.T) {
 		{name: "no policy", dials: []string{"sa:80"}},
 		{name: "empty policy", policy: "{}", dials: []string{"sa:80"}},
 		{name: "ip rule", policy: `{"ip_allow":["10.0.0.0/8"]}`, access: true, dials: []string{"sa:80"}},
-		{name: "agents", policy: `{"agents":["ag1","ag2"]}`, access: true, dials: []string{"ag1@sa:80", "ag2@sa:80"}},
+		{name: "agents", agents: []string{"ag1", "ag2"}, dials: []string{"ag1@sa:80", "ag2@sa:80"}},
+		{name: "agents and a policy", policy: `{"ip_allow":["10.0.0.0/8"]}`, agents: []string{"ag1"}, access: true, dials: []string{"ag1@sa:80"}},
+		// Controllers before agents were on the mapping put them in the
+		// policy; a journal, cache or controller of then still may.
+		{name: "agents in an old policy", policy: `{"agents":["ag1","ag2"]}`, dials: []string{"ag1@sa:80", "ag2@sa:80"}},
+		{name: "agents in an old policy with rules", policy: `{"agents":["ag1"],"ip_allow":["10.0.0.0/8"]}`, access: true, dials: []string{"ag1@sa:80"}},
 		{name: "invalid policy fails closed", policy: `{"ip_allow":["not-an-ip"]}`, accessErr: "ip_allow[0]", dials: []string{"sa:80"}},
 		{name: "malformed policy fails closed", policy: `{"x":1}`, accessErr: `unknown field "x"`, dials: []string{"sa:80"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tab := NewTable()
-			tab.Replace(1, []mapping.Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(tt.policy)}})
+			tab.Replace(1, []mapping.Mapping{{Name: "a.ns", Share: "sa", Policy: []byte(tt.policy), Agents: tt.agents}})
 			r, _ := tab.Lookup("a.ns")
 			if r == nil {
 				t.Fatal("no route: a share whose policy does not compile must still be routed, to refuse it")

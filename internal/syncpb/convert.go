@@ -12,15 +12,15 @@ const MaxMessageBytes = 16 << 20
 
 // PageBytes bounds the mappings or changes one Snapshot chunk or Changes
 // answer carries, far below MaxMessageBytes: a page holds at least one entry
-// and may overrun by one, and an entry is at most a host name, a token and
-// policy.MaxEncodedBytes.
+// and may overrun by one, and an entry is at most a host name, a token,
+// policy.MaxBytes and mapping.MaxAgents agents.
 const PageBytes = 1 << 20
 
 // FromMappings converts mappings to their wire form.
 func FromMappings(ms []mapping.Mapping) []*Mapping {
 	out := make([]*Mapping, len(ms))
 	for i, m := range ms {
-		out[i] = &Mapping{Name: m.Name, Share: m.Share, Policy: m.Policy}
+		out[i] = fromMapping(m)
 	}
 	return out
 }
@@ -29,7 +29,7 @@ func FromMappings(ms []mapping.Mapping) []*Mapping {
 func ToMappings(ms []*Mapping) []mapping.Mapping {
 	out := make([]mapping.Mapping, len(ms))
 	for i, m := range ms {
-		out[i] = mapping.Mapping{Name: m.GetName(), Share: m.GetShare(), Policy: m.GetPolicy()}
+		out[i] = toMapping(m)
 	}
 	return out
 }
@@ -40,7 +40,7 @@ func FromChange(c mapping.Change) *Change {
 	if c.Op == mapping.Delete {
 		op = Change_OP_DELETE
 	}
-	return &Change{Revision: c.Revision, Op: op, Mapping: &Mapping{Name: c.Name, Share: c.Share, Policy: c.Policy}}
+	return &Change{Revision: c.Revision, Op: op, Mapping: fromMapping(c.Mapping)}
 }
 
 // ToChange converts a change from its wire form, rejecting a malformed one.
@@ -54,7 +54,14 @@ func ToChange(c *Change) (mapping.Change, error) {
 	default:
 		return out, fmt.Errorf("change %d has unknown op %v", c.GetRevision(), c.GetOp())
 	}
-	m := c.GetMapping()
-	out.Name, out.Share, out.Policy = m.GetName(), m.GetShare(), m.GetPolicy()
+	out.Mapping = toMapping(c.GetMapping())
 	return out, out.Validate()
+}
+
+func fromMapping(m mapping.Mapping) *Mapping {
+	return &Mapping{Name: m.Name, Share: m.Share, Policy: m.Policy, Agents: m.Agents}
+}
+
+func toMapping(m *Mapping) mapping.Mapping {
+	return mapping.Mapping{Name: m.GetName(), Share: m.GetShare(), Policy: m.GetPolicy(), Agents: m.GetAgents()}
 }

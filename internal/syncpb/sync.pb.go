@@ -75,10 +75,14 @@ func (Change_Op) EnumDescriptor() ([]byte, []int) {
 
 // Mapping binds a host name served by a frontend to a share.
 type Mapping struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`     // the full host name, e.g. "abc123.share.localhost"
-	Share         string                 `protobuf:"bytes,2,opt,name=share,proto3" json:"share,omitempty"`   // the share token, which is also its Ziti service name
-	Policy        []byte                 `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"` // the share's access policy as JSON; empty for none
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`     // the full host name, e.g. "abc123.share.localhost"
+	Share  string                 `protobuf:"bytes,2,opt,name=share,proto3" json:"share,omitempty"`   // the share token, which is also its Ziti service name
+	Policy []byte                 `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"` // the share's access policy as JSON; empty for none
+	// The agents serving the share, each its own terminator identity, which
+	// the frontend balances across; empty for one upstream for the service.
+	// Controllers before this field put them in the policy, under "agents".
+	Agents        []string `protobuf:"bytes,4,rep,name=agents,proto3" json:"agents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +134,13 @@ func (x *Mapping) GetShare() string {
 func (x *Mapping) GetPolicy() []byte {
 	if x != nil {
 		return x.Policy
+	}
+	return nil
+}
+
+func (x *Mapping) GetAgents() []string {
+	if x != nil {
+		return x.Agents
 	}
 	return nil
 }
@@ -599,11 +610,12 @@ var File_sync_proto protoreflect.FileDescriptor
 const file_sync_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"sync.proto\x12\x0fportico.sync.v1\"K\n" +
+	"sync.proto\x12\x0fportico.sync.v1\"c\n" +
 	"\aMapping\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05share\x18\x02 \x01(\tR\x05share\x12\x16\n" +
-	"\x06policy\x18\x03 \x01(\fR\x06policy\"\xbc\x01\n" +
+	"\x06policy\x18\x03 \x01(\fR\x06policy\x12\x16\n" +
+	"\x06agents\x18\x04 \x03(\tR\x06agents\"\xbc\x01\n" +
 	"\x06Change\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12*\n" +
 	"\x02op\x18\x02 \x01(\x0e2\x1a.portico.sync.v1.Change.OpR\x02op\x122\n" +
