@@ -173,6 +173,12 @@ func (c *Controller) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := c.httpSrv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Requests still running, or a connection that never sent one (net/http
+		// waits 5 s for those too), must not keep the controller up.
+		c.logger.Warn("closing API connections still open after 5 s")
+		err = c.httpSrv.Close()
+	}
 	if c.amqp != nil {
 		c.amqp.Close()
 	}

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,34 @@ func TestDatabaseOutage(t *testing.T) {
 	var envs []json.RawMessage
 	if err := json.NewDecoder(resp.Body).Decode(&envs); err != nil || len(envs) != 1 {
 		t.Fatalf("environments after the outage: %d (%v), want 1", len(envs), err)
+	}
+}
+
+// A client that opens an API connection and stops halfway through its
+// request, or sends nothing, must not keep a stopping controller from
+// closing: net/http's Shutdown waits for such connections (a silent one for
+// 5 s, as long as the controller's grace period; a half-sent request until
+// its header timeout).
+func TestControllerClosesDespiteStalledConnections(t *testing.T) {
+	c := ownController(t, controller.Config{Store: "sqlite:" + filepath.Join(t.TempDir(), "portico.db")})
+	for _, start := range []string{"", "GET /api/v1/version HTTP/1.1\r\nHost: x\r\n"} {
+		conn, err := net.Dial("tcp", c.APIAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write([]byte(start)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing tells when the server has read them; without this wait a
+	// Close that came first would refuse them and prove nothing.
+	time.Sleep(500 * time.Millisecond)
+	began := time.Now()
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("Close took %s", d)
 	}
 }
