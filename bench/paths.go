@@ -114,7 +114,7 @@ http://:%[2]s {
 
 	// (c) The ceiling: the identity of a frontend of the namespace, so the
 	// share's Dial policy admits it, used by nothing else.
-	_, idFile, err := d.enrollFrontend(ctx, "ceiling", "http://{host}")
+	_, idFile, err := testenv.EnrollFrontend(ctx, d.admin, d.dir, "ceiling", "http://{host}", d.namespace)
 	if err != nil {
 		return nil, err
 	}

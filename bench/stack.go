@@ -20,10 +20,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/porticoproxy/portico/controller"
+	"github.com/porticoproxy/portico/deploy"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/testenv"
-	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
 // adminToken is the benchmark controllers' admin token.
@@ -167,44 +167,29 @@ func startDeployment(ctx context.Context, h *harness, dc deploymentConfig) (d *d
 	return d, nil
 }
 
-// enrollFrontend creates a frontend record and enrolls its Ziti identity
-// into dir, returning the record and the identity file.
-func (d *deployment) enrollFrontend(ctx context.Context, description, urlTemplate string) (apitypes.Frontend, string, error) {
-	fe, err := d.admin.CreateFrontend(ctx, description, urlTemplate)
-	if err != nil {
-		return fe, "", err
-	}
-	// Only the frontends of a share's namespace may dial it.
-	if err := d.admin.MapNamespace(ctx, fe.Token, d.namespace); err != nil {
-		return fe, "", err
-	}
-	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
-	if err != nil {
-		return fe, "", err
-	}
-	file := filepath.Join(d.dir, fe.Token+".json")
-	return fe, file, os.WriteFile(file, identity, 0o600)
-}
-
 // startFrontend starts the i-th Caddy frontend, with its own frontend record
 // and identity, serving the deployment's namespace.
 func (d *deployment) startFrontend(ctx context.Context, h *harness, i int, amqpURL string) (*frontend, error) {
 	f := &frontend{httpAddr: testenv.FreeAddr(), adminAddr: testenv.FreeAddr()}
 	_, port, _ := net.SplitHostPort(f.httpAddr)
-	fe, idFile, err := d.enrollFrontend(ctx, fmt.Sprintf("%s-%d", d.name, i), "http://{host}:"+port)
+	fe, idFile, err := testenv.EnrollFrontend(ctx, d.admin, d.dir, fmt.Sprintf("%s-%d", d.name, i), "http://{host}:"+port, d.namespace)
 	if err != nil {
 		return nil, err
 	}
 	f.token = fe.Token
-	name := fmt.Sprintf("frontend-%d", i)
-	fdir := filepath.Join(d.dir, name)
-	amqpLine := ""
-	if amqpURL != "" {
-		amqpLine = "amqp {env.PORTICO_AMQP}"
+	cfg := deploy.Frontend{
+		Admin:       f.adminAddr,
+		Controllers: []string{d.ctrl.GRPCAddr()},
+		Frontend:    fe.Token,
+		Identity:    idFile,
+		Site:        "http://:" + port,
+		Bind:        "127.0.0.1",
 	}
-	directive := "portico"
+	if amqpURL != "" {
+		cfg.Options = []string{"amqp " + amqpURL}
+	}
 	if h.cfg.FrontendIdleConns > 0 && i == 0 {
-		directive = fmt.Sprintf(`portico_share
+		cfg.Handler = fmt.Sprintf(`portico_share
 	reverse_proxy {
 		dynamic portico
 		transport portico {
@@ -212,30 +197,12 @@ func (d *deployment) startFrontend(ctx context.Context, h *harness, i int, amqpU
 		}
 	}`, h.cfg.FrontendIdleConns)
 	}
-	caddyfile := filepath.Join(d.dir, name+".caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
-	admin %s
-	storage file_system %s/data
-	portico {
-		controllers %s
-		frontend %s
-		secret {env.PORTICO_FRONTEND_SECRET}
-		identity %s
-		cache_dir %s/cache
-		%s
-	}
-}
-
-http://:%s {
-	bind 127.0.0.1
-	%s
-}
-`, f.adminAddr, fdir, d.ctrl.GRPCAddr(), fe.Token, idFile, fdir, amqpLine, port, directive)), 0o600); err != nil {
+	p, _, err := testenv.FrontendProc(d.dir, fmt.Sprintf("frontend-%d", i), filepath.Join(h.bin, "caddy"), fe.Secret, cfg)
+	if err != nil {
 		return nil, err
 	}
-	f.Proc, err = testenv.StartProc(d.dir, name, []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "PORTICO_AMQP=" + amqpURL,
-		"XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir},
-		filepath.Join(h.bin, "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile")
+	f.Proc = p
+	err = p.Start()
 	return f, err
 }
 

@@ -1,6 +1,6 @@
 // Package deploy holds what Portico gives the parts it does not build: the
-// OpenZiti edge router's xgress options, and the edit that puts them into a
-// router's config.
+// OpenZiti edge router's xgress options and the edit that puts them into a
+// router's config, and the Caddyfile of a frontend instance.
 package deploy
 
 import (

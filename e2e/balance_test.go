@@ -24,7 +24,7 @@ func TestAgentsShareTheLoadAndDrainOnStop(t *testing.T) {
 	if err := loadCaddyConfig(caddyConfig{directive: "portico {\n\t\tlb_policy round_robin\n\t}"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { loadCaddy("") })
+	t.Cleanup(func() { loadCaddy() })
 	_, home := account(t, "balance")
 	name := uniqueName("lb")
 	host := name + "." + namespace

@@ -188,8 +188,8 @@ func TestAdminCommands(t *testing.T) {
 	if ls := mustAdmin("controllers"); !strings.Contains(ls, stack.ctrl.APIAddr()) {
 		t.Errorf("controllers does not list %s:\n%s", stack.ctrl.APIAddr(), ls)
 	}
-	if ls := mustAdmin("frontends"); !strings.Contains(ls, stack.caddyArgs[0]) {
-		t.Errorf("frontends does not list the running instance of %s:\n%s", stack.caddyArgs[0], ls)
+	if ls := mustAdmin("frontends"); !strings.Contains(ls, stack.frontend) {
+		t.Errorf("frontends does not list the running instance of %s:\n%s", stack.frontend, ls)
 	}
 
 	// A wrong admin token changes nothing and says why.

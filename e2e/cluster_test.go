@@ -18,6 +18,7 @@ import (
 
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/zitiauto"
+	"github.com/porticoproxy/portico/deploy"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/broker"
@@ -25,7 +26,6 @@ import (
 	"github.com/porticoproxy/portico/internal/policy"
 	"github.com/porticoproxy/portico/internal/routes"
 	"github.com/porticoproxy/portico/internal/testenv"
-	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
 const clusterNamespace = "cluster.localhost"
@@ -126,7 +126,7 @@ workers:
 		_, port, _ := net.SplitHostPort(httpAddrs[0])
 		fe, idFile := newFrontendRecord(t, c.admin, c.dir, fmt.Sprintf("cluster-%d", i), "http://{host}:"+port, clusterNamespace)
 		for j, httpAddr := range httpAddrs {
-			f := newFrontendProc(c.dir, fmt.Sprintf("frontend-%d%c", i+1, 'a'+j), grpcs, fe, idFile, httpAddr, "amqp "+c.amqp)
+			f := newFrontendProc(t, c.dir, fmt.Sprintf("frontend-%d%c", i+1, 'a'+j), grpcs, fe, idFile, httpAddr, "amqp "+c.amqp)
 			f.start(t)
 			t.Cleanup(f.Kill)
 			c.fronts = append(c.fronts, f)
@@ -142,20 +142,8 @@ workers:
 // enrolls its identity and writes it to a file in dir.
 func newFrontendRecord(t *testing.T, admin *apiclient.Client, dir, description, urlTemplate, ns string) (apitypes.Frontend, string) {
 	t.Helper()
-	ctx := context.Background()
-	fe, err := admin.CreateFrontend(ctx, description, urlTemplate)
+	fe, idFile, err := testenv.EnrollFrontend(context.Background(), admin, dir, description, urlTemplate, ns)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.MapNamespace(ctx, fe.Token, ns); err != nil {
-		t.Fatal(err)
-	}
-	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idFile := filepath.Join(dir, fe.Token+".json")
-	if err := os.WriteFile(idFile, identity, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return fe, idFile
@@ -165,36 +153,25 @@ func newFrontendRecord(t *testing.T, admin *apiclient.Client, dir, description, 
 // process, with its own admin endpoint, storage and cache in dir/name, for
 // the frontend record fe with the identity in idFile; options are more lines
 // of its portico block, such as "amqp <url>".
-func newFrontendProc(dir, name string, controllers []string, fe apitypes.Frontend, idFile, httpAddr string, options ...string) *clusterFrontend {
-	fdir := filepath.Join(dir, name)
-	f := &clusterFrontend{dir: fdir, token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
+func newFrontendProc(t *testing.T, dir, name string, controllers []string, fe apitypes.Frontend, idFile, httpAddr string, options ...string) *clusterFrontend {
+	t.Helper()
+	f := &clusterFrontend{dir: filepath.Join(dir, name), token: fe.Token, adminAddr: testenv.FreeAddr(), httpAddr: httpAddr}
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
-	caddyfile := filepath.Join(dir, name+".caddyfile")
-	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
-	admin %s
-	storage file_system %s/data
-	portico {
-		controllers %s
-		frontend %s
-		secret {env.PORTICO_FRONTEND_SECRET}
-		identity %s
-		cache_dir %s/cache
-		# Changes must arrive through the broker or the Watch stream:
-		# no periodic resync hides a lost one within a test.
-		resync_interval 1h
-		%s
+	p, caddyfile, err := testenv.FrontendProc(dir, name, filepath.Join(filepath.Dir(stack.portico), "caddy"), fe.Secret, deploy.Frontend{
+		Admin:       f.adminAddr,
+		Controllers: controllers,
+		Frontend:    fe.Token,
+		Identity:    idFile,
+		// Changes must arrive through the broker or the Watch stream: no
+		// periodic resync hides a lost one within a test.
+		Options: append([]string{"resync_interval 1h"}, options...),
+		Site:    "http://:" + httpPort,
+		Bind:    "127.0.0.1",
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-http://:%s {
-	bind 127.0.0.1
-	portico
-}
-`, f.adminAddr, fdir, strings.Join(controllers, " "), fe.Token, idFile, fdir, strings.Join(options, "\n\t\t"), httpPort)), 0o600)
-	f.caddyfile = caddyfile
-	f.proc = proc{testenv.Proc{Name: name, Log: filepath.Join(dir, name+".log"),
-		Args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
-		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + fdir, "XDG_CONFIG_HOME=" + fdir}}}
+	f.proc, f.caddyfile = proc{*p}, caddyfile
 	return f
 }
 

@@ -86,7 +86,7 @@ func TestControllerServesTLS(t *testing.T) {
 		t.Fatalf("map: %v\n%s", err, out)
 	}
 	// A Caddy frontend with tls_ca loads its table over TLS.
-	f := newFrontendProc(dir, "tls-frontend", []string{c.GRPCAddr()}, fe, idFile, testenv.FreeAddr(), "tls_ca "+certFile)
+	f := newFrontendProc(t, dir, "tls-frontend", []string{c.GRPCAddr()}, fe, idFile, testenv.FreeAddr(), "tls_ca "+certFile)
 	f.start(t)
 	t.Cleanup(f.Kill)
 	f.waitLoaded(t)

@@ -63,7 +63,7 @@ func sharedFrontend(t *testing.T) [2]*clusterFrontend {
 	fe, idFile := newFrontendRecord(t, stack.admin, dir, "shared-identity", "http://{host}", namespace)
 	var fs [2]*clusterFrontend
 	for i := range fs {
-		fs[i] = newFrontendProc(dir, fmt.Sprintf("shared-%c", 'a'+i), []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())
+		fs[i] = newFrontendProc(t, dir, fmt.Sprintf("shared-%c", 'a'+i), []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())
 		t.Cleanup(fs[i].Kill)
 	}
 	return fs
@@ -180,7 +180,7 @@ func TestTenAgentsOfOneEnvironmentStartedAtOnce(t *testing.T) {
 		}
 	}
 	check("with the frontend's idle connections")
-	if err := loadCaddy(""); err != nil { // a new transport: every request dials anew
+	if err := loadCaddy(); err != nil { // a new transport: every request dials anew
 		t.Fatal(err)
 	}
 	check("on new overlay dials")
@@ -259,7 +259,7 @@ func TestAgentBindsAgainWhenItsTerminatorIsRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh frontend transport must dial anew: with no terminator, the share is offline.
-	if err := loadCaddy(""); err != nil {
+	if err := loadCaddy(); err != nil {
 		t.Fatal(err)
 	}
 	wantWithin(t, 3*time.Second, "the share without its terminator to be offline", wantStatus(host, http.StatusBadGateway))

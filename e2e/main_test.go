@@ -20,9 +20,9 @@ import (
 
 	_ "github.com/porticoproxy/portico/caddymodule"
 	"github.com/porticoproxy/portico/controller"
+	"github.com/porticoproxy/portico/deploy"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/testenv"
-	"github.com/porticoproxy/portico/internal/zitiident"
 )
 
 const namespace = "e2e.localhost"
@@ -39,7 +39,8 @@ var stack struct {
 	portico    string // the CLI binary; portico-controller and caddy are beside it
 	httpAddr   string // Caddy's HTTP listener
 	adminToken string
-	caddyArgs  [3]string    // frontend token, secret and identity file
+	frontend   string       // the in-process Caddy's frontend token
+	identity   string       // and its identity file
 	dns        *testenv.DNS // custom domains' DNS, which the controller asks
 }
 
@@ -78,23 +79,14 @@ func setup(ctx context.Context) error {
 	}
 	stack.httpAddr = testenv.FreeAddr()
 	_, port, _ := net.SplitHostPort(stack.httpAddr)
-	fe, err := stack.admin.CreateFrontend(ctx, "e2e", "http://{host}:"+port)
+	fe, identityFile, err := testenv.EnrollFrontend(ctx, stack.admin, stack.dir, "e2e", "http://{host}:"+port, namespace)
 	if err != nil {
 		return err
 	}
-	identity, err := zitiident.Enroll(fe.EnrollmentJWT)
-	if err != nil {
-		return err
-	}
-	identityFile := filepath.Join(stack.dir, "frontend.json")
-	if err := os.WriteFile(identityFile, identity, 0o600); err != nil {
-		return err
-	}
-	if err := stack.admin.MapNamespace(ctx, fe.Token, namespace); err != nil {
-		return err
-	}
-	stack.caddyArgs = [3]string{fe.Token, fe.Secret, identityFile}
-	if err := loadCaddy(""); err != nil {
+	// The in-process Caddy reads its secret as every frontend does.
+	os.Setenv("PORTICO_FRONTEND_SECRET", fe.Secret)
+	stack.frontend, stack.identity = fe.Token, identityFile
+	if err := loadCaddy(); err != nil {
 		return err
 	}
 	return <-built
@@ -153,47 +145,36 @@ func stopController() error {
 	return err
 }
 
-// loadCaddy loads (or reloads) the frontend's config; extra goes into the
+// loadCaddy loads (or reloads) the frontend's config; extra go into the
 // site block before the portico directive.
-func loadCaddy(extra string) error { return loadCaddyConfig(caddyConfig{extra: extra}) }
+func loadCaddy(extra ...string) error { return loadCaddyConfig(caddyConfig{extra: extra}) }
 
 // caddyConfig is what tests change in the frontend's Caddyfile.
 type caddyConfig struct {
-	app       string // more of the global portico block, such as oauth
-	extra     string // site directives before portico
-	directive string // the portico directive whole; default "portico"
+	app       []string // more of the global portico block, such as oauth
+	extra     []string // site directives before portico
+	directive string   // the portico directive whole; default "portico"
 }
 
 func loadCaddyConfig(c caddyConfig) error {
-	if c.directive == "" {
-		c.directive = "portico"
-	}
-	frontend, secret, identity := stack.caddyArgs[0], stack.caddyArgs[1], stack.caddyArgs[2]
 	_, port, _ := net.SplitHostPort(stack.httpAddr)
-	caddyfile := fmt.Sprintf(`{
-	admin off
-	storage file_system %[1]s/caddy-data
-	portico {
-		controllers %[2]s
-		frontend %[3]s
-		secret %[4]s
-		identity %[5]s
-		cache_dir %[1]s/portico-cache
-		resync_interval 2s
-		%[10]s
+	f := deploy.Frontend{
+		Storage:     "file_system " + filepath.Join(stack.dir, "caddy-data"),
+		Controllers: []string{stack.ctrl.GRPCAddr()},
+		Frontend:    stack.frontend,
+		Identity:    stack.identity,
+		CacheDir:    filepath.Join(stack.dir, "portico-cache"),
+		Options:     append([]string{"resync_interval 2s"}, c.app...),
+		Site:        "http://:" + port,
+		Bind:        "127.0.0.1",
+		Directives:  c.extra,
+		Handler:     c.directive,
 	}
-}
-
-http://:%[7]s {
-	bind 127.0.0.1
-	%[8]s
-	%[9]s
-	handle_errors {
-		respond "{err.status_code} {err.message}"
+	caddyfile, err := f.Caddyfile()
+	if err != nil {
+		return err
 	}
-}
-`, stack.dir, stack.ctrl.GRPCAddr(), frontend, secret, identity, stack.httpAddr, port, c.extra, c.directive, c.app)
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(caddyfile, map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		return fmt.Errorf("adapting Caddyfile: %w", err)
 	}

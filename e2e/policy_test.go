@@ -165,17 +165,17 @@ func TestOIDCLoginRoundTrip(t *testing.T) {
 	}
 	t.Cleanup(func() { idp.Shutdown() })
 	oc := idp.Config()
-	if err := loadCaddyConfig(caddyConfig{app: fmt.Sprintf(`oauth {
+	if err := loadCaddyConfig(caddyConfig{app: []string{fmt.Sprintf(`oauth {
 			cookie_key 0123456789abcdef0123456789abcdef-e2e
 			oidc local {
 				issuer %s
 				client_id %s
 				client_secret %s
 			}
-		}`, idp.Issuer(), oc.ClientID, oc.ClientSecret)}); err != nil {
+		}`, idp.Issuer(), oc.ClientID, oc.ClientSecret)}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { loadCaddy("") })
+	t.Cleanup(func() { loadCaddy() })
 
 	_, home := account(t, "oidc")
 	ag := startCLIAgent(t, home, "share", "public", headerBackend(t).URL, "--oauth-provider", "local", "--oauth-email-domain", "example.com")
@@ -294,7 +294,7 @@ func TestLargePoliciesDoNotStopAFreshFrontend(t *testing.T) {
 	fe, idFile := newFrontendRecord(t, stack.admin, t.TempDir(), "big-policies", "http://{host}", ns)
 	ag := startCLIAgent(t, home, "share", "public", newBackend(t).URL, "--namespace", ns)
 	defer ag.stop(t)
-	f := newFrontendProc(t.TempDir(), "fresh", []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())
+	f := newFrontendProc(t, t.TempDir(), "fresh", []string{stack.ctrl.GRPCAddr()}, fe, idFile, testenv.FreeAddr())
 	t.Cleanup(f.Kill)
 	f.start(t)
 	f.waitLoaded(t)

@@ -353,7 +353,7 @@ func TestSharePublicEndToEnd(t *testing.T) {
 		if err := loadCaddy("header X-Reloaded yes"); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { loadCaddy("") })
+		t.Cleanup(func() { loadCaddy() })
 		// No 503 in between: the runtime, and its table, outlive the reload.
 		resp, err := frontendClient.Get("http://" + ag.host + "/")
 		if err != nil {
@@ -427,7 +427,9 @@ func TestRoutesSurviveControllerOutage(t *testing.T) {
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
-			startController(context.Background())
+			if err := startController(context.Background()); err != nil {
+				t.Errorf("restarting the controller for the tests after this one: %v", err)
+			}
 		}
 	})
 	if _, err := stack.admin.Namespaces(context.Background()); err == nil {
@@ -459,7 +461,7 @@ func TestClusterStatusOfASingleController(t *testing.T) {
 		// Other tests' frontends may still be listed until they time out.
 		var ins []apitypes.Instance
 		for _, in := range all {
-			if in.Frontend == stack.caddyArgs[0] {
+			if in.Frontend == stack.frontend {
 				ins = append(ins, in)
 			}
 		}

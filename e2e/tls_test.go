@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/porticoproxy/portico/deploy"
 	"github.com/porticoproxy/portico/internal/testenv"
 )
 
@@ -24,52 +24,33 @@ type tlsFrontend struct {
 }
 
 // startTLSFrontend starts a TLS frontend that gets certificates from pebble
-// and keeps them in storage (a Caddyfile storage option; "" for the default
-// file system storage).
+// and keeps them in storage (the arguments of Caddy's storage option; "" for
+// file system storage of its own).
 func startTLSFrontend(t *testing.T, pebble *testenv.Pebble, storage string) *tlsFrontend {
 	t.Helper()
 	dir := t.TempDir()
 	fe, idFile := newFrontendRecord(t, stack.admin, dir, "tls", "https://{host}", namespace)
 
 	f := &tlsFrontend{httpsAddr: testenv.FreeAddr(), adminAddr: testenv.FreeAddr(), pebble: pebble}
-	if storage == "" {
-		storage = "storage file_system " + dir + "/data"
-	}
 	_, httpsPort, _ := net.SplitHostPort(f.httpsAddr)
 	_, httpPort, _ := net.SplitHostPort(testenv.FreeAddr())
-	caddyfile := filepath.Join(dir, "Caddyfile")
-	os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
-	admin %[10]s
-	%[9]s
-	http_port %[2]s
-	https_port %[3]s
-	acme_ca %[4]s
-	acme_ca_root %[5]s
-	email tls-test@example.com
-	portico {
-		controllers %[6]s
-		frontend %[7]s
-		secret {env.PORTICO_FRONTEND_SECRET}
-		identity %[8]s
-		cache_dir %[1]s/cache
-		resync_interval 2s
+	p, _, err := testenv.FrontendProc(dir, "tls-frontend", filepath.Join(filepath.Dir(stack.portico), "caddy"), fe.Secret, deploy.Frontend{
+		Admin:   f.adminAddr,
+		Storage: storage,
+		Global: []string{"http_port " + httpPort, "https_port " + httpsPort,
+			"acme_ca " + f.pebble.DirectoryURL, "acme_ca_root " + f.pebble.ServerRootFile, "email tls-test@example.com"},
+		Controllers: []string{stack.ctrlAddrs[1]},
+		Frontend:    fe.Token,
+		Identity:    idFile,
+		Options:     []string{"resync_interval 2s"},
+		OnDemandTLS: true,
+		Site:        "https://",
+		Bind:        "127.0.0.1",
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	on_demand_tls {
-		permission portico
-	}
-}
-
-https:// {
-	bind 127.0.0.1
-	tls {
-		on_demand
-	}
-	portico
-}
-`, dir, httpPort, httpsPort, f.pebble.DirectoryURL, f.pebble.ServerRootFile, stack.ctrlAddrs[1], fe.Token, idFile, storage, f.adminAddr)), 0o600)
-	f.proc = proc{testenv.Proc{Name: "tls-frontend", Log: filepath.Join(dir, "caddy.log"),
-		Args: []string{filepath.Join(filepath.Dir(stack.portico), "caddy"), "run", "--config", caddyfile, "--adapter", "caddyfile"},
-		Env:  []string{"PORTICO_FRONTEND_SECRET=" + fe.Secret, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}}}
+	f.proc = proc{*p}
 	f.start(t)
 	t.Cleanup(f.Kill)
 	wantWithin(t, 20*time.Second, "the TLS frontend to listen", func() error {
@@ -165,7 +146,7 @@ func TestOnDemandTLSForLiveSharesOnly(t *testing.T) {
 // PostgreSQL certificate storage obtain one certificate between them.
 func TestClusterObtainsOneCertificate(t *testing.T) {
 	pebble := testenv.StartPebble(t)
-	storage := "storage portico_postgres " + testenv.Postgres(t)
+	storage := "portico_postgres " + testenv.Postgres(t)
 	a := startTLSFrontend(t, pebble, storage)
 	b := startTLSFrontend(t, pebble, storage)
 	_, home := account(t, "tls-shared")

@@ -87,34 +87,14 @@ say "starting 3 frontend instances and the load balancer on :$lb_port"
 for f in 1a:one:8181 1b:one:8182 2:two:8183; do
   IFS=: read -r name which port <<<"$f"
   token_var=frontend_$which secret_var=secret_$which
-  cat >"$state/frontend-$name.caddyfile" <<CADDY
-{
-	admin "unix/$state/frontend-$name-admin.sock|0600"
-	storage file_system $state/frontend-$name/data
-	# The load balancer is on loopback: believe its X-Forwarded-For, from the
-	# right, so policies' IP lists see the client (README: IP lists).
-	servers {
-		trusted_proxies static 127.0.0.1/32
-		trusted_proxies_strict
-	}
-	portico {
-		controllers 127.0.0.1:18181 127.0.0.1:18183
-		frontend ${!token_var}
-		secret {env.PORTICO_FRONTEND_SECRET}
-		identity $state/frontend-$which.json
-		cache_dir $state/frontend-$name/cache
-		amqp {env.PORTICO_AMQP}
-	}
-}
-
-http://:$port {
-	bind 127.0.0.1
-	portico
-	handle_errors {
-		respond "{err.status_code} {err.status_text}: {err.message}"
-	}
-}
-CADDY
+  # The load balancer is on loopback: believe its X-Forwarded-For, from the
+  # right, so policies' IP lists see the client (README: IP lists).
+  bin/frontend-caddyfile -o "$state/frontend-$name.caddyfile" \
+    --admin "unix/$state/frontend-$name-admin.sock|0600" --trusted-proxy 127.0.0.1/32 \
+    --storage "file_system $state/frontend-$name/data" --cache-dir "$state/frontend-$name/cache" \
+    --controllers 127.0.0.1:18181,127.0.0.1:18183 --frontend "${!token_var}" \
+    --identity "$state/frontend-$which.json" --option "amqp {env.PORTICO_AMQP}" \
+    --site "http://:$port" --bind 127.0.0.1
   PORTICO_FRONTEND_SECRET=${!secret_var} PORTICO_AMQP=$frontend_amqp_url \
     start "frontend-$name" bin/caddy run --config "$state/frontend-$name.caddyfile" --adapter caddyfile
 done

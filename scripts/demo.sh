@@ -57,26 +57,10 @@ create_frontend demo "http://{host}:$http_port" "$namespace"
 account_token=$(bin/portico admin create account demo@portico.localhost | sed -n 's/^token: //p')
 
 say "starting the Caddy frontend on :$http_port"
-cat >"$state/Caddyfile" <<CADDY
-{
-	admin "unix/$admin_sock|0600"
-	storage file_system $state/caddy-data
-	portico {
-		controllers 127.0.0.1:$grpc_port
-		frontend $frontend
-		secret {env.PORTICO_FRONTEND_SECRET}
-		identity $state/frontend-demo.json
-		cache_dir $state/caddy-data/portico
-	}
-}
-
-http://*.$namespace:$http_port {
-	portico
-	handle_errors {
-		respond "{err.status_code} {err.status_text}: {err.message}"
-	}
-}
-CADDY
+bin/frontend-caddyfile -o "$state/Caddyfile" --admin "unix/$admin_sock|0600" \
+  --storage "file_system $state/caddy-data" --cache-dir "$state/caddy-data/portico" \
+  --controllers "127.0.0.1:$grpc_port" --frontend "$frontend" --identity "$state/frontend-demo.json" \
+  --site "http://*.$namespace:$http_port"
 PORTICO_FRONTEND_SECRET=$secret start caddy bin/caddy run --config "$state/Caddyfile" --adapter caddyfile
 wait_for "Caddy" 30 curl -sf --unix-socket "$admin_sock" http://localhost/portico/status
 

@@ -73,15 +73,16 @@ require_free_ports() {
   done
 }
 
-# build_all builds the ziti binary (cached), Portico's three binaries and
-# tune-ziti-router, which start_ziti runs.
+# build_all builds the ziti binary (cached), Portico's three binaries,
+# tune-ziti-router, which start_ziti runs, and frontend-caddyfile, which
+# writes each frontend's Caddyfile from the template the tests use.
 build_all() {
   command -v go >/dev/null || die "Go 1.26 or newer is required"
   command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
   ziti=$("$root/scripts/ziti-build.sh")
   say "building portico, portico-controller and caddy"
   export GONOSUMDB=${GONOSUMDB:-github.com/openziti}
-  go build -o bin/ ./cmd/portico ./cmd/portico-controller ./cmd/caddy ./deploy/tune-ziti-router
+  go build -o bin/ ./cmd/portico ./cmd/portico-controller ./cmd/caddy ./deploy/tune-ziti-router ./deploy/frontend-caddyfile
 }
 
 # start_ziti CTRL_PORT ROUTER_PORT starts a local OpenZiti network (admin/admin)
