@@ -78,10 +78,22 @@ type AMQPConfig struct {
 
 // ZitiConfig is the Ziti section of the configuration.
 type ZitiConfig struct {
-	ManagementURL string `yaml:"management_url"`
-	Username      string `yaml:"username"`
-	Password      string `yaml:"password"`
-	CAFile        string `yaml:"ca_file"`
+	// ManagementURL is one OpenZiti controller; ManagementURLs are the
+	// members of a cluster (or some of them: the rest are learnt from the
+	// first that answers). Either or both may be set.
+	ManagementURL  string   `yaml:"management_url"`
+	ManagementURLs []string `yaml:"management_urls"`
+	Username       string   `yaml:"username"`
+	Password       string   `yaml:"password"`
+	CAFile         string   `yaml:"ca_file"`
+}
+
+// urls are every configured controller, management_url first.
+func (z ZitiConfig) urls() []string {
+	if z.ManagementURL == "" {
+		return z.ManagementURLs
+	}
+	return append([]string{z.ManagementURL}, z.ManagementURLs...)
 }
 
 // LoadConfig reads a YAML configuration file. ${VAR} references are expanded
@@ -146,8 +158,8 @@ func (c *Config) Validate() error {
 	if len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("admin_token must be at least 16 characters"))
 	}
-	if c.Ziti.ManagementURL == "" {
-		errs = append(errs, errors.New("ziti.management_url is required"))
+	if len(c.Ziti.urls()) == 0 {
+		errs = append(errs, errors.New("ziti.management_url (or management_urls, for a cluster) is required"))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls needs both cert_file and key_file"))

@@ -59,9 +59,34 @@ func TestLoadConfigBadInput(t *testing.T) {
 func TestValidateSaysWhatIsWrong(t *testing.T) {
 	cfg := Config{AdminToken: "short", TLS: TLSConfig{CertFile: "c.pem"}, DNSResolver: "no-port"}
 	err := cfg.Validate()
-	for _, want := range []string{"admin_token", "ziti.management_url", "tls needs both", "dns_resolver"} {
+	for _, want := range []string{"admin_token", "ziti.management_url (or management_urls", "tls needs both", "dns_resolver"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate = %v, want it to name %q", err, want)
 		}
+	}
+}
+
+// An OpenZiti cluster is listed under management_urls, beside or instead of
+// management_url; the controller is given every address once.
+func TestLoadConfigListsOpenZitiMembers(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, `
+admin_token: admin-token-0123456789
+ziti:
+  management_url: https://ziti-1:1280
+  management_urls: [https://ziti-2:1280, https://ziti-3:1280]
+  username: admin
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Ziti.urls(), " "); got != "https://ziti-1:1280 https://ziti-2:1280 https://ziti-3:1280" {
+		t.Errorf("urls = %s", got)
+	}
+	only := ZitiConfig{ManagementURLs: []string{"https://ziti-2:1280"}}
+	if got := only.urls(); len(got) != 1 || got[0] != "https://ziti-2:1280" {
+		t.Errorf("urls of a list alone = %v", got)
 	}
 }

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (c *Controller, er
 	if err != nil {
 		return nil, err
 	}
-	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: cfg.Ziti.ManagementURL, Username: cfg.Ziti.Username, Password: cfg.Ziti.Password,
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURLs: cfg.Ziti.urls(), Username: cfg.Ziti.Username, Password: cfg.Ziti.Password,
 		CAFile: cfg.Ziti.CAFile, Deployment: deployment})
 	if err != nil {
 		return nil, fmt.Errorf("configuring ziti: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	_ "github.com/porticoproxy/portico/caddymodule"
 	"github.com/porticoproxy/portico/controller"
@@ -118,14 +119,16 @@ func startController(ctx context.Context) error {
 	return nil
 }
 
-// ownController starts a controller of its own on the test network, for a
-// test that needs one configured otherwise than the stack's (its store, TLS);
-// it stops with the test.
+// ownController starts a controller of its own, on the test network unless
+// cfg names another, for a test that needs one configured otherwise than the
+// stack's (its store, TLS, network); it stops with the test.
 func ownController(t *testing.T, cfg controller.Config) *controller.Controller {
 	t.Helper()
 	cfg.API, cfg.GRPC, cfg.AdminToken = "127.0.0.1:0", "127.0.0.1:0", stack.adminToken
-	cfg.Ziti = controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password}
-	c, err := controller.New(context.Background(), cfg, zap.NewNop())
+	if cfg.Ziti.ManagementURL == "" {
+		cfg.Ziti = controller.ZitiConfig{ManagementURL: stack.ziti.ManagementURL, Username: stack.ziti.Username, Password: stack.ziti.Password}
+	}
+	c, err := controller.New(context.Background(), cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}

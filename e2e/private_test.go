@@ -74,7 +74,7 @@ func dialRoles(t *testing.T, share string) []string {
 }
 
 func readDialRoles(share string) ([]string, error) {
-	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: stack.ziti.CtrlAddress, Username: stack.ziti.Username, Password: stack.ziti.Password})
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURLs: []string{stack.ziti.CtrlAddress}, Username: stack.ziti.Username, Password: stack.ziti.Password})
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func TestReconcilerKeepsAPrivateSharesAccessors(t *testing.T) {
 		t.Fatalf("dial roles with one accessor = %v", want)
 	}
 
-	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: stack.ziti.CtrlAddress, Username: stack.ziti.Username, Password: stack.ziti.Password})
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURLs: []string{stack.ziti.CtrlAddress}, Username: stack.ziti.Username, Password: stack.ziti.Password})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -519,7 +519,7 @@ func TestOnlyTheNamespacesFrontendsDialAShare(t *testing.T) {
 
 	// The reconciler puts drift right: a Dial policy for every frontend (as
 	// before namespace roles), and a frontend identity without its roles.
-	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: stack.ziti.CtrlAddress, Username: stack.ziti.Username, Password: stack.ziti.Password})
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURLs: []string{stack.ziti.CtrlAddress}, Username: stack.ziti.Username, Password: stack.ziti.Password})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestReconcilerRepairsTheOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zc, err := zitiauto.New(zitiauto.Config{ManagementURL: stack.ziti.CtrlAddress, Username: stack.ziti.Username, Password: stack.ziti.Password, Deployment: deployment})
+	zc, err := zitiauto.New(zitiauto.Config{ManagementURLs: []string{stack.ziti.CtrlAddress}, Username: stack.ziti.Username, Password: stack.ziti.Password, Deployment: deployment})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings up a Portico cluster on one machine and shares a demo service
-# through it: a local OpenZiti network, 2 controllers on one PostgreSQL
+# through it: a local OpenZiti cluster of 3 voters, 2 controllers on one PostgreSQL
 # database publishing through RabbitMQ, 3 Caddy frontend instances (two that
 # share a frontend token, secret and identity file, one with a frontend record
 # and identity of its own) and a Caddy load balancer in front of them.
@@ -11,7 +11,7 @@
 # State and logs live in .cluster/ (PORTICO_CLUSTER_DIR). It uses the local
 # PostgreSQL and RabbitMQ (scripts/services.sh starts or installs them) with
 # the database CLUSTER_DB and the RabbitMQ vhost CLUSTER_VHOST. Ports: Ziti
-# 1380 and 3122, controllers 18180-18183, frontends 8181-8183, load balancer
+# 1380-1382 and 3122-3124, controllers 18180-18183, frontends 8181-8183, load balancer
 # 8180, demo service 3100. Each frontend's Caddy admin endpoint is the unix
 # socket .cluster/frontend-<name>-admin.sock, which only this user may open.
 set -euo pipefail
@@ -27,14 +27,14 @@ prog=cluster
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh"
 
-stop() { stop_procs agent demo lb frontend-1a frontend-1b frontend-2 controller-a controller-b ziti; }
+stop() { stop_procs agent demo lb frontend-1a frontend-1b frontend-2 controller-a controller-b ziti-1 ziti-2 ziti-3; }
 
 begin "${1:-up}" cluster
-require_free_ports 1380 3122 18180 18181 18182 18183 8180 8181 8182 8183 3100
+require_free_ports 1380 1381 1382 3122 3123 3124 18180 18181 18182 18183 8180 8181 8182 8183 3100
 
 scripts/services.sh
 build_all
-start_ziti 1380 3122
+start_ziti_cluster 1380 3122 3
 
 say "preparing database $db and RabbitMQ vhost $vhost"
 psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
@@ -63,7 +63,9 @@ admin_token: \${PORTICO_ADMIN_TOKEN}
 amqp:
   url: $amqp_url
 ziti:
-  management_url: https://127.0.0.1:1380
+  # One member would do (the others are learnt from it); all three let a
+  # controller start while any one is down.
+  management_urls: [https://127.0.0.1:1380, https://127.0.0.1:1381, https://127.0.0.1:1382]
   username: admin
   password: admin
 YAML

@@ -103,6 +103,45 @@ start_ziti() {
   wait_for "the OpenZiti network" 120 grep -q "controller and router started." "$state/ziti.log"
 }
 
+# start_ziti_cluster CTRL_PORT ROUTER_PORT N starts a local OpenZiti cluster
+# of N voters (admin/admin): member i, ctrl1 to ctrlN, runs a controller and
+# its edge router in one process on ports CTRL_PORT+i-1 and ROUTER_PORT+i-1,
+# all on one PKI in $state/ziti; each router has the xgress options.
+start_ziti_cluster() {
+  local ctrl=$1 router=$2 n=$3 i
+  say "starting a local OpenZiti cluster of $n voters (about a minute)"
+  ziti_member 1 "$ctrl" "$router" ha
+  for ((i = 2; i <= n; i++)); do
+    ziti_member "$i" "$ctrl" "$router" join --cluster-member "tls:127.0.0.1:$ctrl"
+  done
+  # One at a time, so the cluster keeps its quorum; a member that joined
+  # starts again with "ha" and its ports.
+  for ((i = 1; i <= n; i++)); do
+    stop_procs "ziti-$i"
+    bin/tune-ziti-router "$state/ziti/ctrl$i/router-ctrl$i.yaml" || die "could not tune router-ctrl$i"
+    ziti_member "$i" "$ctrl" "$router" ha
+  done
+  wait_for "the OpenZiti cluster to have a leader" 60 ziti_has_leader "$ctrl"
+}
+
+# ziti_member I CTRL_PORT ROUTER_PORT SUBCOMMAND... runs cluster member I.
+ziti_member() {
+  local i=$1 ctrl=$2 router=$3
+  shift 3
+  start "ziti-$i" env ZITI_CTRL_BIND_ADDRESS=127.0.0.1 ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1 ZITI_CONFIG_DIR="$state/ziti-cli" \
+    "$ziti" edge quickstart "$@" --instance-id "ctrl$i" --home "$state/ziti" --trust-domain portico \
+    --ctrl-address 127.0.0.1 --router-address 127.0.0.1 --ctrl-port $((ctrl + i - 1)) --router-port $((router + i - 1))
+  wait_for "OpenZiti member ctrl$i" 120 grep -q "controller and router started." "$state/ziti-$i.log"
+}
+
+# ziti_has_leader CTRL_PORT asks the member on CTRL_PORT whether the cluster has a leader.
+ziti_has_leader() {
+  local token
+  token=$(curl -sfk -X POST -H 'Content-Type: application/json' -d '{"username":"admin","password":"admin"}' \
+    "https://127.0.0.1:$1/edge/management/v1/authenticate?method=password" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+  [ -n "$token" ] && curl -sfk -H "zt-session: $token" "https://127.0.0.1:$1/fabric/v1/cluster/list-members" | grep -q '"leader":true'
+}
+
 random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # create_frontend DESCRIPTION URL_TEMPLATE NAMESPACE sets $frontend and

@@ -20,6 +20,7 @@ import (
 	"github.com/porticoproxy/portico/controller/service"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/token"
+	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/apitypes"
 )
 
@@ -106,7 +107,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // fail answers with the status that fits err: a refused request maps to
 // 400, 403 or 422, the store's sentinel errors to 404 and 409, a spent
-// journal budget to 429, anything else is logged and answered as 503 (the
+// journal budget to 429, an OpenZiti cluster without quorum to a 503 that
+// says so, anything else is logged and answered as 503 (the
 // database or the overlay did not answer).
 func (a *API) fail(w http.ResponseWriter, err error) {
 	var budget *store.BudgetError
@@ -126,6 +128,11 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &budget):
 		w.Header().Set("Retry-After", strconv.Itoa(int(budget.RetryAfter.Seconds())+1))
 		writeError(w, http.StatusTooManyRequests, "too_many_changes", err.Error())
+	case errors.Is(err, zitiauto.ErrNoQuorum):
+		a.logger.Warn("request refused: the OpenZiti network has no quorum", zap.Error(err))
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "overlay_no_quorum",
+			zitiauto.ErrNoQuorum.Error()+"; shares that exist keep working, and this works again once enough of them are back")
 	default:
 		// The cause can name the database, its user and host, or OpenZiti's
 		// internals: it is for the operator's log, under an id the caller

@@ -398,6 +398,26 @@ func TestOverlayDownIs503AndChangesNothing(t *testing.T) {
 	}
 }
 
+// An OpenZiti cluster without quorum refuses changes: the caller learns
+// that, and when to try again, and nothing is half made.
+func TestOverlayWithoutQuorumSaysSo(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	e.ziti.fail = fmt.Errorf("creating service: %w", zitiauto.ErrNoQuorum)
+	var got apitypes.Error
+	if code := e.call("POST", "/api/v1/shares", tok, `{"environment_id":"`+envID+`","target":"http://localhost:3000"}`, &got); code != 503 {
+		t.Fatalf("status = %d, want 503", code)
+	}
+	if got.Code != "overlay_no_quorum" || !strings.Contains(got.Message, "no quorum") {
+		t.Errorf("error = %+v; want a 503 that says the overlay has no quorum", got)
+	}
+	var shares []apitypes.Share
+	e.call("GET", "/api/v1/shares", tok, "", &shares)
+	if len(shares) != 0 || len(e.pub.changes) != 0 {
+		t.Errorf("a refused create left %d shares and %d changes", len(shares), len(e.pub.changes))
+	}
+}
+
 func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 	e := newEnv(t)
 	alice, aliceEnv := e.setup()

@@ -9,6 +9,7 @@ package zitiauto
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,7 +20,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,42 +34,55 @@ const maxBody = 32 << 20
 
 // Config says how to reach the Edge Management API.
 type Config struct {
-	// ManagementURL is the controller's address, such as https://127.0.0.1:1280, with or
-	// without the /edge/management/v1 suffix.
-	ManagementURL string
+	// ManagementURLs are OpenZiti controllers' addresses, such as
+	// https://127.0.0.1:1280, with or without the /edge/management/v1
+	// suffix: one, or the members of a cluster. The client learns the rest
+	// of a cluster's members from the first that answers, and fails over
+	// among them.
+	ManagementURLs []string
 	// Username and Password are an admin's credentials (updb).
 	Username, Password string
-	// CAFile is a PEM bundle to verify the controller with. If empty, the controller's
-	// well-known CAs are fetched, unverified, on first use, as the ziti CLI does at login.
+	// CAFile is a PEM bundle to verify the controllers with. If empty, the
+	// well-known CAs of the first controller that answers are fetched,
+	// unverified, as the ziti CLI does at login; a cluster's members share
+	// one root CA.
 	CAFile string
 	// Deployment tags every object this client makes, so that deployments sharing one
 	// OpenZiti network tell their objects apart; ShareTokens lists only its own.
 	Deployment string
+	// FailoverFor bounds how long one call goes on trying other members
+	// and waiting out a leader election; default 15 s.
+	FailoverFor time.Duration
 }
 
-// Client calls the Edge Management API. It authenticates lazily and is safe for concurrent use.
+// DefaultFailoverFor is Config.FailoverFor's default: longer than an
+// election (about 4 s), short enough for an API caller to wait.
+const DefaultFailoverFor = 15 * time.Second
+
+// Client calls the Edge Management API of a controller or a cluster. It
+// authenticates lazily, to each member it uses, and is safe for concurrent
+// use.
 type Client struct {
-	base               string // management API root, without a trailing slash
-	ctrl               string // scheme://host, where the well-known CAs are served
 	username, password string
 	deployment         string
+	failoverFor        time.Duration
 	roots              *x509.CertPool // from CAFile; nil until the well-known CAs are fetched
 
 	initMu sync.Mutex
 	hc     *http.Client
 
-	authMu sync.Mutex
-	token  string
+	// members are the controllers, the configured ones first; preferred is
+	// the one that answered last, which calls try first.
+	membersMu  sync.Mutex
+	members    []*member
+	preferred  int
+	discovered bool
 }
 
 // New returns a client for cfg. It does no network I/O.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(cfg.ManagementURL, "/"))
-	if err != nil {
-		return nil, fmt.Errorf("parsing management url: %w", err)
-	}
-	if u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("management url %q: want https://host:port", cfg.ManagementURL)
+	if len(cfg.ManagementURLs) == 0 {
+		return nil, errors.New("ziti management: a management url is required")
 	}
 	if cfg.Username == "" {
 		return nil, errors.New("ziti management: username is required")
@@ -77,16 +90,20 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Deployment != "" && !safeToken.MatchString(cfg.Deployment) {
 		return nil, fmt.Errorf("invalid deployment id %q", cfg.Deployment)
 	}
-	u.Path = strings.TrimSuffix(u.Path, managementPath)
-	if u.Path != "" {
-		return nil, fmt.Errorf("management url %q: unexpected path %q", cfg.ManagementURL, u.Path)
-	}
 	c := &Client{
-		base:       u.String() + managementPath,
-		ctrl:       u.String(),
-		username:   cfg.Username,
-		deployment: cfg.Deployment,
-		password:   cfg.Password,
+		username:    cfg.Username,
+		password:    cfg.Password,
+		deployment:  cfg.Deployment,
+		failoverFor: cmp.Or(cfg.FailoverFor, DefaultFailoverFor),
+	}
+	for _, raw := range cfg.ManagementURLs {
+		m, err := newMember(raw)
+		if err != nil {
+			return nil, err
+		}
+		if !c.knows(m.ctrl) {
+			c.members = append(c.members, m)
+		}
 	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -124,8 +141,9 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
-// httpClient returns the HTTP client, first fetching the controller's CAs if CAFile was empty.
-// A failed fetch is not cached, so a controller that was down is tried again.
+// httpClient returns the HTTP client, first fetching the CAs of a member
+// that answers if CAFile was empty. A failed fetch is not cached, so a
+// controller that was down is tried again.
 func (c *Client) httpClient() (*http.Client, error) {
 	c.initMu.Lock()
 	defer c.initMu.Unlock()
@@ -134,25 +152,37 @@ func (c *Client) httpClient() (*http.Client, error) {
 	}
 	roots := c.roots
 	if roots == nil {
-		pool, err := ziti.GetControllerWellKnownCaPool(c.ctrl)
-		if err != nil {
-			return nil, fmt.Errorf("fetching ziti controller cas: %w", err)
+		var errs []error
+		for _, m := range c.snapshot() {
+			pool, err := ziti.GetControllerWellKnownCaPool(m.ctrl)
+			if err == nil {
+				roots = pool
+				break
+			}
+			errs = append(errs, err)
 		}
-		roots = pool
+		if roots == nil {
+			return nil, fmt.Errorf("fetching ziti controller cas: %w", errors.Join(errs...))
+		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	c.hc = &http.Client{Transport: tr, Timeout: time.Minute}
+	c.hc = &http.Client{Transport: tr, Timeout: requestTimeout}
 	return c.hc, nil
 }
 
-// session returns the API session token, authenticating if there is none or if the current
-// one is stale (the token a request was just refused with).
-func (c *Client) session(ctx context.Context, hc *http.Client, stale string) (string, error) {
-	c.authMu.Lock()
-	defer c.authMu.Unlock()
-	if c.token != "" && c.token != stale {
-		return c.token, nil
+// requestTimeout bounds one exchange with one member, so that a member that
+// hangs is left for another.
+const requestTimeout = 20 * time.Second
+
+// session returns m's API session token, authenticating if there is none
+// or if the current one is stale (the token a request was just refused
+// with). Tokens are per member: another member refuses it.
+func (c *Client) session(ctx context.Context, hc *http.Client, m *member, stale string) (string, error) {
+	m.authMu.Lock()
+	defer m.authMu.Unlock()
+	if m.token != "" && m.token != stale {
+		return m.token, nil
 	}
 	in := map[string]string{"username": c.username, "password": c.password}
 	var out struct {
@@ -160,37 +190,49 @@ func (c *Client) session(ctx context.Context, hc *http.Client, stale string) (st
 			Token string `json:"token"`
 		} `json:"data"`
 	}
-	status, body, err := c.send(ctx, hc, http.MethodPost, "authenticate?method=password", "", in)
+	status, body, err := c.send(ctx, hc, m, http.MethodPost, "authenticate?method=password", "", in)
 	if err == nil {
 		err = decode(status, body, &out)
 	}
 	if err != nil {
-		return "", fmt.Errorf("authenticating to ziti as %q: %w", c.username, err)
+		return "", fmt.Errorf("authenticating to ziti at %s as %q: %w", m.ctrl, c.username, err)
 	}
 	if out.Data.Token == "" {
-		return "", fmt.Errorf("authenticating to ziti as %q: no session token in the answer", c.username)
+		return "", fmt.Errorf("authenticating to ziti at %s as %q: no session token in the answer", m.ctrl, c.username)
 	}
-	c.token = out.Data.Token
-	return c.token, nil
+	m.token = out.Data.Token
+	return m.token, nil
 }
 
-// call sends one API request and decodes the answer's JSON into out (if not nil). It
-// authenticates first if needed, and once more if the session was refused (it expired).
+// call sends one API request and decodes the answer's JSON into out (if
+// not nil), failing over among the members (failover.go).
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
 	hc, err := c.httpClient()
 	if err != nil {
 		return err
 	}
-	token, err := c.session(ctx, hc, "")
+	err = c.failover(ctx, method, func(m *member) error {
+		return c.callMember(ctx, hc, m, method, path, in, out)
+	})
+	if err == nil {
+		c.discover(ctx, hc)
+	}
+	return err
+}
+
+// callMember is one call on one member. It authenticates first if needed,
+// and once more if the session was refused (it expired).
+func (c *Client) callMember(ctx context.Context, hc *http.Client, m *member, method, path string, in, out any) error {
+	token, err := c.session(ctx, hc, m, "")
 	if err != nil {
 		return err
 	}
-	status, body, err := c.send(ctx, hc, method, path, token, in)
+	status, body, err := c.send(ctx, hc, m, method, path, token, in)
 	if err == nil && status == http.StatusUnauthorized {
-		if token, err = c.session(ctx, hc, token); err != nil {
+		if token, err = c.session(ctx, hc, m, token); err != nil {
 			return err
 		}
-		status, body, err = c.send(ctx, hc, method, path, token, in)
+		status, body, err = c.send(ctx, hc, m, method, path, token, in)
 	}
 	if err != nil {
 		return err
@@ -199,7 +241,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 }
 
 // send does one HTTP exchange and returns the status and the body.
-func (c *Client) send(ctx context.Context, hc *http.Client, method, path, token string, in any) (int, []byte, error) {
+func (c *Client) send(ctx context.Context, hc *http.Client, m *member, method, path, token string, in any) (int, []byte, error) {
 	var rd io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -208,7 +250,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path, token 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+"/"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, m.base+"/"+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}

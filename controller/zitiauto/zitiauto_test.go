@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // newClient returns a client of the test network; the CAs come from its well-known endpoint.
 func newClient(t *testing.T) *Client {
 	t.Helper()
-	c, err := New(Config{ManagementURL: network.CtrlAddress, Username: network.Username, Password: network.Password})
+	c, err := New(Config{ManagementURLs: []string{network.CtrlAddress}, Username: network.Username, Password: network.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,17 +306,18 @@ func TestReauthenticatesOnStaleSession(t *testing.T) {
 	if err := c.EnsureBaseline(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c.token = "stale-session-token"
+	m := c.members[0]
+	m.token = "stale-session-token"
 	if err := c.EnsureBaseline(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c.token == "stale-session-token" {
+	if m.token == "stale-session-token" {
 		t.Fatal("the stale session was kept")
 	}
 }
 
 func TestWrongPassword(t *testing.T) {
-	c, err := New(Config{ManagementURL: network.ManagementURL, Username: network.Username, Password: "wrong"})
+	c, err := New(Config{ManagementURLs: []string{network.ManagementURL}, Username: network.Username, Password: "wrong"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +326,7 @@ func TestWrongPassword(t *testing.T) {
 		t.Fatal("EnsureBaseline succeeded with a wrong password")
 	}
 	t.Logf("error: %v", err)
-	for _, want := range []string{"authenticating to ziti as \"admin\"", "401", "INVALID_AUTH"} {
+	for _, want := range []string{"authenticating to ziti at " + network.CtrlAddress + " as \"admin\"", "401", "INVALID_AUTH"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -346,13 +347,13 @@ func TestNewManagementURL(t *testing.T) {
 		{"https://127.0.0.1:1280/edge/client/v1", "", false},
 	}
 	for _, tt := range tests {
-		c, err := New(Config{ManagementURL: tt.in, Username: "admin"})
+		c, err := New(Config{ManagementURLs: []string{tt.in}, Username: "admin"})
 		if (err == nil) != tt.ok {
 			t.Errorf("New(%q): err = %v, want ok %v", tt.in, err, tt.ok)
 			continue
 		}
-		if err == nil && c.base != tt.want {
-			t.Errorf("New(%q): base %q, want %q", tt.in, c.base, tt.want)
+		if err == nil && c.members[0].base != tt.want {
+			t.Errorf("New(%q): base %q, want %q", tt.in, c.members[0].base, tt.want)
 		}
 	}
 }
@@ -369,7 +370,7 @@ func TestDeploymentsKeepToTheirOwn(t *testing.T) {
 	}
 	defer newClient(t).DeleteIdentity(context.Background(), envID)
 	for i := range clients {
-		c, err := New(Config{ManagementURL: network.CtrlAddress, Username: network.Username, Password: network.Password, Deployment: unique("dep")})
+		c, err := New(Config{ManagementURLs: []string{network.CtrlAddress}, Username: network.Username, Password: network.Password, Deployment: unique("dep")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +389,7 @@ func TestDeploymentsKeepToTheirOwn(t *testing.T) {
 			t.Errorf("deployment %d lists %v; want its own %s and not %s", i, tokens, shares[i], shares[1-i])
 		}
 	}
-	if _, err := New(Config{ManagementURL: network.CtrlAddress, Username: "admin", Deployment: `x" or true`}); err == nil {
+	if _, err := New(Config{ManagementURLs: []string{network.CtrlAddress}, Username: "admin", Deployment: `x" or true`}); err == nil {
 		t.Error("a deployment id that would break out of a filter was accepted")
 	}
 }

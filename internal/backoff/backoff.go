@@ -17,14 +17,23 @@ const (
 )
 
 // Backoff yields the waits between attempts. The zero value is ready.
-type Backoff struct{ attempt int }
+type Backoff struct {
+	// Cap, if set, bounds every wait instead of Max, for a retry whose
+	// cause is known to pass soon (an election).
+	Cap     time.Duration
+	attempt int
+}
 
 // Next returns the wait before the next attempt: a random duration in the
 // upper half of the current step.
 func (b *Backoff) Next() time.Duration {
-	d := Max
+	limit := Max
+	if b.Cap > 0 {
+		limit = b.Cap
+	}
+	d := limit
 	if b.attempt < 16 {
-		d = min(Min<<b.attempt, Max)
+		d = min(Min<<b.attempt, limit)
 		b.attempt++
 	}
 	return d/2 + rand.N(d/2+1)

@@ -33,3 +33,12 @@ func TestSleepHonoursContext(t *testing.T) {
 		t.Fatal("Sleep did not wait")
 	}
 }
+
+func TestBackoffCap(t *testing.T) {
+	b := Backoff{Cap: time.Second}
+	for i := range 30 {
+		if d := b.Next(); d < Min/2 || d > time.Second {
+			t.Fatalf("attempt %d: wait %v outside [%v, 1s]", i, d, Min/2)
+		}
+	}
+}

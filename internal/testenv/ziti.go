@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +82,11 @@ type Ziti struct {
 	LogFile string
 	// CtrlPort and RouterPort are the loopback ports of the controller and the edge router.
 	CtrlPort, RouterPort int
+	// ID is the member's instance id in a cluster (ZitiCluster); empty for
+	// a single quickstart.
+	ID string
+	// RouterConfig is the edge router's config file.
+	RouterConfig string
 
 	args []string // the quickstart command
 	env  []string
@@ -111,48 +117,76 @@ func StartZiti(ctx context.Context, dir string, log io.Writer) (*Ziti, error) {
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating ziti config dir: %w", err)
 	}
-	ctrl := "https://127.0.0.1:" + strconv.Itoa(ports[0])
-	z := &Ziti{
+	z := newZiti(filepath.Join(dir, "home"), filepath.Join(dir, "ziti.log"), ports[0], ports[1], log)
+	z.RouterConfig = filepath.Join(z.Home, "router.yaml")
+	z.args = z.quickstart(bin)
+	// A fixed router name puts its config at home/router.yaml for a restart to find.
+	z.env = append(zitiEnv(cfgDir), "ZITI_ROUTER_NAME=router")
+	if err := z.start(ctx); err != nil {
+		return nil, err
+	}
+	return z, z.tuneRouter(ctx, z.args)
+}
+
+func newZiti(home, logFile string, ctrlPort, routerPort int, log io.Writer) *Ziti {
+	ctrl := "https://127.0.0.1:" + strconv.Itoa(ctrlPort)
+	return &Ziti{
 		ManagementURL: ctrl + "/edge/management/v1",
 		ClientURL:     ctrl + "/edge/client/v1",
 		CtrlAddress:   ctrl,
 		Username:      "admin",
 		Password:      "admin",
-		Home:          filepath.Join(dir, "home"),
-		LogFile:       filepath.Join(dir, "ziti.log"),
-		CtrlPort:      ports[0],
-		RouterPort:    ports[1],
+		Home:          home,
+		LogFile:       logFile,
+		CtrlPort:      ctrlPort,
+		RouterPort:    routerPort,
 		log:           log,
 	}
-	z.args = []string{bin, "edge", "quickstart",
-		"--home", z.Home,
+}
+
+// quickstart is the command that runs z, with the subcommand words after
+// "quickstart" (none, "ha" or "join").
+func (z *Ziti) quickstart(bin string, sub ...string) []string {
+	args := append([]string{bin, "edge", "quickstart"}, sub...)
+	return append(args, "--home", z.Home,
 		"--username", z.Username, "--password", z.Password,
 		"--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
-		"--ctrl-port", strconv.Itoa(z.CtrlPort), "--router-port", strconv.Itoa(z.RouterPort)}
-	z.env = append(os.Environ(),
+		"--ctrl-port", strconv.Itoa(z.CtrlPort), "--router-port", strconv.Itoa(z.RouterPort))
+}
+
+// routerName is the name quickstart gives the process's edge router.
+func (z *Ziti) routerName() string {
+	if z.ID != "" {
+		return "router-" + z.ID
+	}
+	return "router" // ZITI_ROUTER_NAME
+}
+
+// zitiEnv is the environment of a quickstart on loopback.
+func zitiEnv(cfgDir string) []string {
+	return append(os.Environ(),
 		"ZITI_CTRL_BIND_ADDRESS=127.0.0.1",
 		"ZITI_CTRL_EDGE_BIND_ADDRESS=127.0.0.1",
 		// A per-run CLI state dir keeps parallel runs from sharing a login.
 		"ZITI_CONFIG_DIR="+cfgDir,
-		// A fixed router name puts its config at home/router.yaml for a restart to find.
-		"ZITI_ROUTER_NAME=router",
 	)
-	if err := z.start(ctx); err != nil {
-		return nil, err
-	}
+}
+
+// tuneRouter gives the running z's router the xgress options and starts z
+// again with restart, unless PORTICO_ZITI_ROUTER_TUNING=off (to measure
+// without them). Quickstart writes the router's config and runs it at once,
+// so the options go in between two runs; the second finds its database and
+// config in home and starts in about 5 s.
+func (z *Ziti) tuneRouter(ctx context.Context, restart []string) error {
 	if os.Getenv("PORTICO_ZITI_ROUTER_TUNING") == "off" {
-		return z, nil
+		return nil
 	}
-	// Quickstart writes the router's config and runs it at once, so the options go in between
-	// two runs; the second finds its database and config in home and starts in about 5 s.
 	z.halt()
-	if err := deploy.TuneZitiRouter(filepath.Join(z.Home, "router.yaml")); err != nil {
-		return nil, err
+	if err := deploy.TuneZitiRouter(z.RouterConfig); err != nil {
+		return err
 	}
-	if err := z.start(ctx); err != nil {
-		return nil, err
-	}
-	return z, nil
+	z.args = restart
+	return z.start(ctx)
 }
 
 // start runs quickstart and waits until it is ready, appending to the log.
@@ -203,11 +237,11 @@ func (z *Ziti) waitReady(ctx context.Context, logFrom int64) error {
 	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for ziti quickstart: %w; log %s ends:\n%s", ctx.Err(), z.LogFile, z.logTail(40))
+			return fmt.Errorf("waiting for ziti quickstart: %w; log %s ends:\n%s", ctx.Err(), z.LogFile, z.LogTail(40))
 		case <-z.exited:
-			return fmt.Errorf("ziti quickstart exited before it was ready (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.logTail(40))
+			return fmt.Errorf("ziti quickstart exited before it was ready (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.LogTail(40))
 		case <-deadline.C:
-			return fmt.Errorf("ziti quickstart not ready after %s; log %s ends:\n%s", zitiReadyTimeout, z.LogFile, z.logTail(40))
+			return fmt.Errorf("ziti quickstart not ready after %s; log %s ends:\n%s", zitiReadyTimeout, z.LogFile, z.LogTail(40))
 		case <-tick.C:
 			if b, err := os.ReadFile(z.LogFile); err == nil && int64(len(b)) > logFrom && bytes.Contains(b[logFrom:], []byte(zitiReadyLine)) {
 				return nil
@@ -219,11 +253,12 @@ func (z *Ziti) waitReady(ctx context.Context, logFrom int64) error {
 	}
 }
 
-// routerOnline asks the management API whether an edge router is online.
+// routerOnline asks the management API whether the process's own edge
+// router is online (in a cluster, every member lists every router).
 func (z *Ziti) routerOnline(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	b, err := z.Management(ctx, http.MethodGet, "/edge-routers", "")
+	b, err := z.Management(ctx, http.MethodGet, "/edge-routers?filter="+url.QueryEscape(fmt.Sprintf("name=%q", z.routerName())), "")
 	return err == nil && bytes.Contains(b, []byte(`"isOnline":true`))
 }
 
@@ -231,14 +266,24 @@ func (z *Ziti) routerOnline(ctx context.Context) bool {
 // the overlay behind Portico's back, and returns the answer's body. It skips TLS
 // verification: it talks to the loopback process the tests started.
 func (z *Ziti) Management(ctx context.Context, method, path, body string) ([]byte, error) {
+	return z.call(ctx, method, z.ManagementURL+path, body)
+}
+
+// Fabric calls the network's Fabric Management API (/fabric/v1) as Management does.
+func (z *Ziti) Fabric(ctx context.Context, method, path, body string) ([]byte, error) {
+	return z.call(ctx, method, z.CtrlAddress+"/fabric/v1"+path, body)
+}
+
+// call logs in to the Edge Management API and sends one request to target.
+func (z *Ziti) call(ctx context.Context, method, target, body string) ([]byte, error) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer hc.CloseIdleConnections()
-	do := func(method, path, token, body string) (*http.Response, []byte, error) {
+	do := func(method, target, token, body string) (*http.Response, []byte, error) {
 		var rd io.Reader
 		if body != "" {
 			rd = strings.NewReader(body)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, z.ManagementURL+path, rd)
+		req, err := http.NewRequestWithContext(ctx, method, target, rd)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -253,20 +298,20 @@ func (z *Ziti) Management(ctx context.Context, method, path, body string) ([]byt
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
 		if err == nil && resp.StatusCode/100 != 2 {
-			err = fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+			err = fmt.Errorf("%s %s: %s: %s", method, target, resp.Status, b)
 		}
 		return resp, b, err
 	}
-	resp, _, err := do(http.MethodPost, "/authenticate?method=password", "", fmt.Sprintf(`{"username":%q,"password":%q}`, z.Username, z.Password))
+	resp, _, err := do(http.MethodPost, z.ManagementURL+"/authenticate?method=password", "", fmt.Sprintf(`{"username":%q,"password":%q}`, z.Username, z.Password))
 	if err != nil {
 		return nil, err
 	}
-	_, b, err := do(method, path, resp.Header.Get("zt-session"), body)
+	_, b, err := do(method, target, resp.Header.Get("zt-session"), body)
 	return b, err
 }
 
-// logTail returns the last n lines of the quickstart log, for error messages.
-func (z *Ziti) logTail(n int) string {
+// LogTail returns the last n lines of the quickstart log, for error messages.
+func (z *Ziti) LogTail(n int) string {
 	b, err := os.ReadFile(z.LogFile)
 	if err != nil {
 		return "(log unreadable: " + err.Error() + ")"
@@ -297,7 +342,7 @@ func (z *Ziti) Exited() error {
 			return fmt.Errorf("ziti quickstart crashed (%v); log %s:\n%s", z.waitErr, z.LogFile, strings.Join(lines[:min(len(lines), 40)], "\n"))
 		}
 	}
-	return fmt.Errorf("ziti quickstart exited (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.logTail(40))
+	return fmt.Errorf("ziti quickstart exited (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.LogTail(40))
 }
 
 // Stop ends the network: SIGTERM to its process group (it exits in about 1 s), then SIGKILL

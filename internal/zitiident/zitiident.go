@@ -22,6 +22,13 @@ import (
 // controller again: it does not exist, or no policy grants the identity access to it.
 var ErrServiceNotFound = errors.New("service not found")
 
+// listenTerminators is how many edge routers a bind holds a terminator on
+// (the SDK's default is one). With one, losing that router leaves the share
+// without a terminator until the SDK binds again, which needs a leader in
+// an OpenZiti cluster; with three, the share rides out the loss of any two
+// routers, as of two members of a three-member cluster.
+const listenTerminators = 3
+
 // listenRetryFor bounds how long Listen keeps retrying while a new service or its policies
 // propagate to the identity.
 const listenRetryFor = 10 * time.Second
@@ -48,17 +55,45 @@ func Enroll(jwt string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding identity: %w", err)
 	}
-	return b, nil
+	return withClusterMembers(b), nil
+}
+
+// withClusterMembers logs in with a new identity and, if its controller is
+// one of a cluster, returns it listing every member (ztAPIs), so that it
+// starts while the member that enrolled it is down. An identity that
+// cannot log in now is returned as it is: it gets the list at its first
+// start (NewContext).
+func withClusterMembers(identity []byte) []byte {
+	zc, err := NewContextFromJSON(identity)
+	if err != nil {
+		return identity
+	}
+	defer zc.Close()
+	var urls []string
+	onControllers(zc, func(u []string) { urls = u })
+	if zc.Authenticate() != nil || urls == nil {
+		return identity
+	}
+	if updated, err := withControllers(identity, urls); err == nil {
+		return updated
+	}
+	return identity
 }
 
 // NewContext returns a Ziti context for the identity file written from Enroll's result. It
-// authenticates lazily, on first use.
+// authenticates lazily, on first use. When a login finds the controller to be one of a
+// cluster whose members the file does not list, it records them in the file (ztAPIs).
 func NewContext(identityFile string) (ziti.Context, error) {
 	b, err := os.ReadFile(identityFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading identity: %w", err)
 	}
-	return NewContextFromJSON(b)
+	zc, err := NewContextFromJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	keepControllers(zc, identityFile, b)
+	return zc, nil
 }
 
 // NewContextFromJSON is NewContext for an identity held in memory.
@@ -67,7 +102,7 @@ func NewContextFromJSON(identity []byte) (ziti.Context, error) {
 	if err := json.Unmarshal(identity, &cfg); err != nil {
 		return nil, fmt.Errorf("decoding identity: %w", err)
 	}
-	if cfg.ZtAPI == "" || cfg.ID.Cert == "" || cfg.ID.Key == "" {
+	if (cfg.ZtAPI == "" && len(cfg.ZtAPIs) == 0) || cfg.ID.Cert == "" || cfg.ID.Key == "" {
 		return nil, errors.New("not an enrolled ziti identity: the controller address, certificate or key is missing")
 	}
 	zc, err := ziti.NewContext(&cfg)
@@ -178,7 +213,7 @@ func listen(ctx context.Context, zc ziti.Context, service, identity string) (edg
 			lastErr = refresh(zc, service)
 		}
 		if lastErr == nil || !errors.Is(lastErr, ErrServiceNotFound) {
-			opts := &ziti.ListenOptions{WaitForNEstablishedListeners: 1, Identity: identity}
+			opts := &ziti.ListenOptions{WaitForNEstablishedListeners: 1, Identity: identity, MaxTerminators: listenTerminators}
 			// The SDK's wait for the bind ignores ctx, so bound it by what is left of ctx.
 			if dl, ok := ctx.Deadline(); ok {
 				opts.ConnectTimeout = max(time.Until(dl), time.Second)

@@ -23,7 +23,7 @@ var admin *zitiauto.Client
 func TestMain(m *testing.M) {
 	os.Exit(testenv.MainWithZiti(m, "zitiident", func(ctx context.Context, z *testenv.Ziti, _ string) (func(), error) {
 		var err error
-		admin, err = zitiauto.New(zitiauto.Config{ManagementURL: z.ManagementURL, Username: z.Username, Password: z.Password})
+		admin, err = zitiauto.New(zitiauto.Config{ManagementURLs: []string{z.ManagementURL}, Username: z.Username, Password: z.Password})
 		if err != nil {
 			return nil, err
 		}

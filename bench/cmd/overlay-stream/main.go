@@ -33,7 +33,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the streaming here")
 	flag.Parse()
 	ctx := context.Background()
-	admin, err := zitiauto.New(zitiauto.Config{ManagementURL: *mgmt, Username: "admin", Password: "admin"})
+	admin, err := zitiauto.New(zitiauto.Config{ManagementURLs: []string{*mgmt}, Username: "admin", Password: "admin"})
 	check(err)
 	check(admin.EnsureBaseline(ctx))
 	suffix := fmt.Sprint(time.Now().UnixNano())

@@ -1,0 +1,183 @@
+package zitiauto
+
+// failover.go: the controllers of an OpenZiti cluster, and how a call moves
+// among them. OpenZiti's own guidance is that clients know every member
+// (GET /controllers) rather than go through a load balancer; a write on a
+// follower is forwarded to the leader, so any member serves any call.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/porticoproxy/portico/internal/backoff"
+)
+
+// ErrNoQuorum is what a call that must change the network returns while
+// the cluster has no leader: too few of its members are up.
+var ErrNoQuorum = errors.New("the OpenZiti network has no quorum: too few of its controllers are up to change anything")
+
+// member is one controller of the cluster.
+type member struct {
+	base string // management API root, without a trailing slash
+	ctrl string // scheme://host, where the well-known CAs are served
+
+	authMu sync.Mutex
+	token  string // legacy API sessions are per member
+}
+
+func newMember(raw string) (*member, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("parsing management url: %w", err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("management url %q: want https://host:port", raw)
+	}
+	u.Path = strings.TrimSuffix(u.Path, managementPath)
+	if u.Path != "" {
+		return nil, fmt.Errorf("management url %q: unexpected path %q", raw, u.Path)
+	}
+	return &member{base: u.String() + managementPath, ctrl: u.String()}, nil
+}
+
+// knows reports whether a member has the address ctrl; members is locked or
+// not yet shared.
+func (c *Client) knows(ctrl string) bool {
+	for _, m := range c.members {
+		if m.ctrl == ctrl {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshot returns the members, the preferred one first.
+func (c *Client) snapshot() []*member {
+	c.membersMu.Lock()
+	defer c.membersMu.Unlock()
+	out := make([]*member, 0, len(c.members))
+	for i := range c.members {
+		out = append(out, c.members[(c.preferred+i)%len(c.members)])
+	}
+	return out
+}
+
+// prefer makes m the member calls try first.
+func (c *Client) prefer(m *member) {
+	c.membersMu.Lock()
+	defer c.membersMu.Unlock()
+	for i, x := range c.members {
+		if x == m {
+			c.preferred = i
+		}
+	}
+}
+
+// discover learns the cluster's other members from the member that last
+// answered, once per client; until one answers the list, each call asks
+// again. A network of one controller lists only itself.
+func (c *Client) discover(ctx context.Context, hc *http.Client) {
+	c.membersMu.Lock()
+	done := c.discovered
+	c.membersMu.Unlock()
+	if done {
+		return
+	}
+	var out struct {
+		Data []struct {
+			APIAddresses map[string][]struct {
+				URL string `json:"url"`
+			} `json:"apiAddresses"`
+		} `json:"data"`
+	}
+	if err := c.callMember(ctx, hc, c.snapshot()[0], http.MethodGet, "controllers?limit=100", nil, &out); err != nil {
+		return
+	}
+	c.membersMu.Lock()
+	defer c.membersMu.Unlock()
+	c.discovered = true
+	for _, ctrl := range out.Data {
+		for _, a := range ctrl.APIAddresses["edge-management"] {
+			if m, err := newMember(a.URL); err == nil && !c.knows(m.ctrl) {
+				c.members = append(c.members, m)
+			}
+		}
+	}
+}
+
+// failover runs do on the members, the preferred first, until one answers
+// with what is not the fault of that member or of the cluster's state:
+// that answer, good or bad, is the call's. A member that is down, hangs or
+// answers 5xx makes do run on the next; after every member failed, or
+// while the cluster elects a leader, it waits (backoff) and goes round
+// again, for at most the client's failover bound.
+func (c *Client) failover(ctx context.Context, method string, do func(*member) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.failoverFor)
+	defer cancel()
+	// An election takes about 4 s: waits of at most a second find the new
+	// leader soon after it is there.
+	b := backoff.Backoff{Cap: time.Second}
+	for {
+		var errs []error
+		for _, m := range c.snapshot() {
+			err := do(m)
+			if !retryable(method, err) {
+				if err == nil {
+					c.prefer(m)
+				}
+				return err
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", m.ctrl, err))
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		err := errors.Join(errs...)
+		if noQuorum(err) {
+			err = fmt.Errorf("%w (%v)", ErrNoQuorum, err)
+		}
+		if !backoff.Sleep(ctx, b.Next()) {
+			return fmt.Errorf("no OpenZiti controller answered within %s: %w", c.failoverFor, err)
+		}
+	}
+}
+
+// retryable reports whether err says the member could not serve the call,
+// so that another member (or the same, once the cluster has a leader) may:
+// it did not answer, or answered 503. Another 5xx fails a create (POST),
+// which the member may have carried out in part. A create that may have
+// reached a member before it died is tried again: every object Portico
+// makes has a unique name, so one made twice fails the second time rather
+// than existing twice.
+func retryable(method string, err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusServiceUnavailable || ae.Status >= 500 && (method != http.MethodPost || leaderGone(ae))
+	}
+	var netErr net.Error // *url.Error, for anything the HTTP client met
+	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// leaderGone reports a write that a follower could not forward because the
+// leader it knows of is gone and no new one is elected yet: OpenZiti v1.6.0
+// answers 500 UNHANDLED "error dialing peer" then, having sent nothing
+// (controller/raft/raft.go, dispatch, and raft/mesh GetOrConnectPeer);
+// CLUSTER_NO_LEADER would be the better answer.
+func leaderGone(ae *APIError) bool {
+	return ae.Status == http.StatusInternalServerError && strings.Contains(ae.Message, "error dialing peer")
+}
+
+func noQuorum(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Code == "CLUSTER_NO_LEADER" || leaderGone(ae))
+}
