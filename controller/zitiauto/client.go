@@ -190,7 +190,7 @@ func (c *Client) session(ctx context.Context, hc *http.Client, m *member, stale 
 			Token string `json:"token"`
 		} `json:"data"`
 	}
-	status, body, err := c.send(ctx, hc, m, http.MethodPost, "authenticate?method=password", "", in)
+	status, body, err := c.send(ctx, hc, m.base+"/authenticate?method=password", http.MethodPost, "", in)
 	if err == nil {
 		err = decode(status, body, &out)
 	}
@@ -223,16 +223,22 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 // callMember is one call on one member. It authenticates first if needed,
 // and once more if the session was refused (it expired).
 func (c *Client) callMember(ctx context.Context, hc *http.Client, m *member, method, path string, in, out any) error {
+	return c.callURL(ctx, hc, m, m.base+"/"+path, method, in, out)
+}
+
+// callURL is callMember for any URL of m's, such as its fabric API, which
+// takes the same session.
+func (c *Client) callURL(ctx context.Context, hc *http.Client, m *member, target, method string, in, out any) error {
 	token, err := c.session(ctx, hc, m, "")
 	if err != nil {
 		return err
 	}
-	status, body, err := c.send(ctx, hc, m, method, path, token, in)
+	status, body, err := c.send(ctx, hc, target, method, token, in)
 	if err == nil && status == http.StatusUnauthorized {
 		if token, err = c.session(ctx, hc, m, token); err != nil {
 			return err
 		}
-		status, body, err = c.send(ctx, hc, m, method, path, token, in)
+		status, body, err = c.send(ctx, hc, target, method, token, in)
 	}
 	if err != nil {
 		return err
@@ -240,8 +246,8 @@ func (c *Client) callMember(ctx context.Context, hc *http.Client, m *member, met
 	return decode(status, body, out)
 }
 
-// send does one HTTP exchange and returns the status and the body.
-func (c *Client) send(ctx context.Context, hc *http.Client, m *member, method, path, token string, in any) (int, []byte, error) {
+// send does one HTTP exchange with target and returns the status and the body.
+func (c *Client) send(ctx context.Context, hc *http.Client, target, method, token string, in any) (int, []byte, error) {
 	var rd io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -250,7 +256,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, m *member, method, p
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, m.base+"/"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return 0, nil, err
 	}

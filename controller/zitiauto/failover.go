@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,13 @@ func (c *Client) snapshot() []*member {
 	return out
 }
 
+// rediscover makes the next call list the members and find the leader.
+func (c *Client) rediscover() {
+	c.membersMu.Lock()
+	c.discovered = false
+	c.membersMu.Unlock()
+}
+
 // prefer makes m the member calls try first.
 func (c *Client) prefer(m *member) {
 	c.membersMu.Lock()
@@ -80,9 +88,13 @@ func (c *Client) prefer(m *member) {
 	}
 }
 
-// discover learns the cluster's other members from the member that last
-// answered, once per client; until one answers the list, each call asks
-// again. A network of one controller lists only itself.
+// discover learns the cluster's members from the member that last
+// answered, and prefers the leader: a follower forwards every write to the
+// leader and then waits to apply it itself, which made creating a share
+// 9 times slower through a follower than through the leader (bench/README).
+// Until a member answers the list, each call asks again; failover asks
+// again after it moved (the leader may be gone). A network of one
+// controller lists only itself.
 func (c *Client) discover(ctx context.Context, hc *http.Client) {
 	c.membersMu.Lock()
 	done := c.discovered
@@ -90,23 +102,47 @@ func (c *Client) discover(ctx context.Context, hc *http.Client) {
 	if done {
 		return
 	}
-	var out struct {
+	var ctrls struct {
 		Data []struct {
+			ID           string `json:"id"`
 			APIAddresses map[string][]struct {
 				URL string `json:"url"`
 			} `json:"apiAddresses"`
 		} `json:"data"`
 	}
-	if err := c.callMember(ctx, hc, c.snapshot()[0], http.MethodGet, "controllers?limit=100", nil, &out); err != nil {
+	m := c.snapshot()[0]
+	if err := c.callMember(ctx, hc, m, http.MethodGet, "controllers?limit=100", nil, &ctrls); err != nil {
 		return
+	}
+	var cluster struct {
+		Data []struct {
+			ID     string `json:"id"`
+			Leader bool   `json:"leader"`
+		} `json:"data"`
+	}
+	leader := ""
+	if c.callURL(ctx, hc, m, m.ctrl+"/fabric/v1/cluster/list-members", http.MethodGet, nil, &cluster) == nil {
+		for _, x := range cluster.Data {
+			if x.Leader {
+				leader = x.ID
+			}
+		}
 	}
 	c.membersMu.Lock()
 	defer c.membersMu.Unlock()
 	c.discovered = true
-	for _, ctrl := range out.Data {
+	for _, ctrl := range ctrls.Data {
 		for _, a := range ctrl.APIAddresses["edge-management"] {
-			if m, err := newMember(a.URL); err == nil && !c.knows(m.ctrl) {
-				c.members = append(c.members, m)
+			n, err := newMember(a.URL)
+			if err != nil {
+				continue
+			}
+			i := slices.IndexFunc(c.members, func(x *member) bool { return x.ctrl == n.ctrl })
+			if i < 0 {
+				c.members, i = append(c.members, n), len(c.members)
+			}
+			if ctrl.ID == leader {
+				c.preferred = i
 			}
 		}
 	}
@@ -126,11 +162,14 @@ func (c *Client) failover(ctx context.Context, method string, do func(*member) e
 	b := backoff.Backoff{Cap: time.Second}
 	for {
 		var errs []error
-		for _, m := range c.snapshot() {
+		members := c.snapshot()
+		first := members[0]
+		for _, m := range members {
 			err := do(m)
 			if !retryable(method, err) {
-				if err == nil {
+				if err == nil && m != first {
 					c.prefer(m)
+					c.rediscover() // find the leader again
 				}
 				return err
 			}

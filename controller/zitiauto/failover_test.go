@@ -29,7 +29,8 @@ type fakeMember struct {
 	noLeader atomic.Bool
 	calls    atomic.Int32 // requests other than logins
 	mu       sync.Mutex
-	peers    []string // what GET /controllers lists
+	peers    []*fakeMember // what GET /controllers lists
+	leader   string        // the member GET /fabric/v1/cluster/list-members says leads
 }
 
 func newFakeMember(t *testing.T, name string) *fakeMember {
@@ -53,16 +54,16 @@ func (f *fakeMember) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Header.Get("zt-session") != "token-of-"+f.name:
 		fail(http.StatusUnauthorized, "UNAUTHORIZED")
-	case path == "controllers":
+	case path == "controllers" || path == "/fabric/v1/cluster/list-members":
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		var out struct {
 			Data []map[string]any `json:"data"`
 		}
 		for _, p := range f.peers {
-			out.Data = append(out.Data, map[string]any{"apiAddresses": map[string]any{
-				"edge-management": []map[string]string{{"url": p + managementPath, "version": "v1"}},
-				"edge-client":     []map[string]string{{"url": p + "/edge/client/v1", "version": "v1"}},
+			out.Data = append(out.Data, map[string]any{"id": p.name, "leader": p.name == f.leader, "apiAddresses": map[string]any{
+				"edge-management": []map[string]string{{"url": p.srv.URL + managementPath, "version": "v1"}},
+				"edge-client":     []map[string]string{{"url": p.srv.URL + "/edge/client/v1", "version": "v1"}},
 			}})
 		}
 		json.NewEncoder(w).Encode(out)
@@ -136,7 +137,7 @@ func TestFailoverLogsInToEachMember(t *testing.T) {
 // The members the first one lists are learnt and used when it goes.
 func TestFailoverUsesDiscoveredMembers(t *testing.T) {
 	a, b := newFakeMember(t, "a"), newFakeMember(t, "b")
-	a.peers = []string{a.srv.URL, b.srv.URL}
+	a.peers = []*fakeMember{a, b}
 	c := fakeClient(t, 5*time.Second, a.srv.URL)
 	if _, err := c.list(context.Background(), "services", ""); err != nil {
 		t.Fatal(err)
@@ -144,6 +145,33 @@ func TestFailoverUsesDiscoveredMembers(t *testing.T) {
 	a.srv.Close()
 	if id, err := c.create(context.Background(), "services", nil); err != nil || id != "made-by-b" {
 		t.Fatalf("create after the only configured member went = %q, %v; want it made by the discovered one", id, err)
+	}
+}
+
+// Calls go to the leader once it is known: a follower forwards each write
+// and then waits to apply it.
+func TestFailoverPrefersTheLeader(t *testing.T) {
+	a, b := newFakeMember(t, "a"), newFakeMember(t, "b")
+	a.peers, a.leader = []*fakeMember{a, b}, "b"
+	c := fakeClient(t, 5*time.Second, a.srv.URL)
+	if id, err := c.create(context.Background(), "services", nil); err != nil || id != "made-by-a" {
+		t.Fatalf("first create = %q, %v; want it made by the only member known", id, err)
+	}
+	if id, err := c.create(context.Background(), "services", nil); err != nil || id != "made-by-b" {
+		t.Fatalf("second create = %q, %v; want it made by the leader", id, err)
+	}
+	// The leader goes: the call moves to a, which then names a new leader.
+	a.mu.Lock()
+	a.leader = "a"
+	a.mu.Unlock()
+	b.srv.Close()
+	for want := range 2 {
+		if id, err := c.create(context.Background(), "services", nil); err != nil || id != "made-by-a" {
+			t.Fatalf("create %d after the leader went = %q, %v", want, id, err)
+		}
+	}
+	if got := c.snapshot()[0].ctrl; got != a.srv.URL {
+		t.Errorf("preferred member %s, want the new leader %s", got, a.srv.URL)
 	}
 }
 
