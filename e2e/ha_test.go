@@ -47,6 +47,10 @@ func startHAStack(t *testing.T) *haStack {
 	}
 	h.zc = zc
 	t.Cleanup(func() {
+		// A member that the test did not kill must not have gone.
+		if err := zc.Exited(); err != nil {
+			t.Error(err)
+		}
 		zc.Stop()
 	})
 	h.ctrl = ownController(t, controller.Config{

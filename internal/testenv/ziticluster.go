@@ -168,15 +168,6 @@ func (c *ZitiCluster) Leader(ctx context.Context) (*Ziti, error) {
 	return nil, fmt.Errorf("the ziti cluster has no leader: %+v", ms)
 }
 
-// ManagementURLs are every member's controller address.
-func (c *ZitiCluster) ManagementURLs() []string {
-	out := make([]string, len(c.Members))
-	for i, z := range c.Members {
-		out[i] = z.CtrlAddress
-	}
-	return out
-}
-
 // Stop ends every member.
 func (c *ZitiCluster) Stop() {
 	for _, z := range c.Members {
