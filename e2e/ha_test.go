@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +91,32 @@ func (h *haStack) servedEverywhere(t *testing.T, within time.Duration, host stri
 	for _, f := range h.fronts {
 		wantWithin(t, within, host+" through "+f.Name, f.serves(host))
 	}
+}
+
+// waitTerminators waits until a share's agent holds a terminator on every
+// member's router. A bind returns with its first; the others follow, and
+// until they are there the share rides out no router's loss.
+func (h *haStack) waitTerminators(t *testing.T, token string) {
+	t.Helper()
+	wantWithin(t, 30*time.Second, "the terminators of "+token+" on every router", func() error {
+		b, err := h.zc.Members[0].Management(context.Background(), http.MethodGet,
+			"/terminators?filter="+url.QueryEscape(fmt.Sprintf("service.name=%q", token)), "")
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Data []struct {
+				RouterID string `json:"routerId"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			return err
+		}
+		if len(out.Data) < len(h.zc.Members) {
+			return fmt.Errorf("%d terminators", len(out.Data))
+		}
+		return nil
+	})
 }
 
 // traffic sends a steady stream of requests, one every 20 ms (50/s) spread
@@ -227,6 +254,8 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 	b := startAgent(t, h.home, backend.URL)
 	h.servedEverywhere(t, 15*time.Second, a.host)
 	h.servedEverywhere(t, 15*time.Second, b.host)
+	h.waitTerminators(t, a.token)
+	h.waitTerminators(t, b.token)
 
 	// Losing a member: the shares keep answering (requests on circuits
 	// through its router may fail; from 5 s after the loss none may), and
@@ -309,6 +338,7 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 		// router keeps one fewer until the SDK next refreshes its session.)
 		e := startAgent(t, h.home, backend.URL)
 		h.servedEverywhere(t, 15*time.Second, e.host)
+		h.waitTerminators(t, e.token)
 		down := h.zc.Members[1:]
 		for _, z := range down {
 			z.Kill()
@@ -323,9 +353,15 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 				t.Errorf("an existing share without quorum: %v", err)
 			}
 		}
+		// With one member back the cluster has quorum: shares can be made
+		// again, and once both are back an agent binds and serves.
 		h.restart(t, down[0])
+		wantWithin(t, 30*time.Second, "a share to be made again", func() error {
+			_, err := h.user.CreateShare(context.Background(), apitypes.ShareRequest{EnvironmentID: env.ID, Target: "http://localhost:1"})
+			return err
+		})
+		h.restart(t, down[1])
 		c := startAgent(t, h.home, backend.URL)
 		h.servedEverywhere(t, 15*time.Second, c.host)
-		h.restart(t, down[1])
 	})
 }

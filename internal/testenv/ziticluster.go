@@ -5,6 +5,7 @@ package testenv
 // member, `quickstart join` for the others, all on one PKI.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,7 +71,31 @@ func StartZitiCluster(ctx context.Context, dir string, n int) (c *ZitiCluster, e
 			return c, fmt.Errorf("tuning ziti member %s: %w", z.ID, err)
 		}
 	}
-	return c, c.WaitVoters(ctx, n)
+	if err := c.WaitVoters(ctx, n); err != nil {
+		return c, err
+	}
+	// A client's service session lists the routers online when it is made,
+	// and the SDK binds only on those until it next refreshes it, which can
+	// be long: every router must be up before the cluster is.
+	return c, c.waitRouters(ctx, n)
+}
+
+// waitRouters waits until n edge routers are online.
+func (c *ZitiCluster) waitRouters(ctx context.Context, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, zitiReadyTimeout)
+	defer cancel()
+	for {
+		b, err := c.Members[0].Management(ctx, http.MethodGet, "/edge-routers", "")
+		online := bytes.Count(b, []byte(`"isOnline":true`)) // not a field the API filters on
+		if err == nil && online >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ziti cluster: %d of %d routers online (%v): %w", online, n, err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // memberArgs is the quickstart command of a member; a member that joined is

@@ -62,6 +62,22 @@ func withControllers(identity []byte, urls []string) ([]byte, error) {
 	return json.Marshal(fields)
 }
 
+// withOnlyController returns the identity file naming url as its one
+// controller.
+func withOnlyController(identity []byte, url string) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(identity, &fields); err != nil {
+		return nil, fmt.Errorf("decoding identity: %w", err)
+	}
+	delete(fields, "ztAPIs")
+	raw, err := json.Marshal(url)
+	if err != nil {
+		return nil, err
+	}
+	fields["ztAPI"] = raw
+	return json.Marshal(fields)
+}
+
 // keepControllers makes the identity file at path list the cluster's
 // members whenever a login of zc finds them changed, writing it whole and
 // atomically with mode 0600.

@@ -74,10 +74,41 @@ func withClusterMembers(identity []byte) []byte {
 	if zc.Authenticate() != nil || urls == nil {
 		return identity
 	}
+	for _, u := range urls {
+		awaitMember(identity, u)
+	}
 	if updated, err := withControllers(identity, urls); err == nil {
 		return updated
 	}
 	return identity
+}
+
+// memberCatchUp bounds how long awaitMember waits for one member.
+const memberCatchUp = 5 * time.Second
+
+// awaitMember waits until the cluster member at url accepts the new
+// identity's login. A follower applies the enrollment a little after the
+// member that enrolled it, and refuses the certificate until then (401),
+// which the SDK does not retry; a process that started at once on such a
+// member, picked at random from ztAPIs, would fail. A member that is down
+// is not waited for long.
+func awaitMember(identity []byte, url string) {
+	single, err := withOnlyController(identity, url)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(memberCatchUp)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		zc, err := NewContextFromJSON(single)
+		if err == nil {
+			err = zc.Authenticate()
+			zc.Close()
+		}
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return
+		}
+		time.Sleep(wait)
+	}
 }
 
 // NewContext returns a Ziti context for the identity file written from Enroll's result. It
