@@ -101,7 +101,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !c.knows(m.ctrl) {
+		if c.indexOf(m.ctrl) < 0 {
 			c.members = append(c.members, m)
 		}
 	}

@@ -48,15 +48,10 @@ func newMember(raw string) (*member, error) {
 	return &member{base: u.String() + managementPath, ctrl: u.String()}, nil
 }
 
-// knows reports whether a member has the address ctrl; members is locked or
-// not yet shared.
-func (c *Client) knows(ctrl string) bool {
-	for _, m := range c.members {
-		if m.ctrl == ctrl {
-			return true
-		}
-	}
-	return false
+// indexOf returns the index of the member with the address ctrl, or -1;
+// members is locked or not yet shared.
+func (c *Client) indexOf(ctrl string) int {
+	return slices.IndexFunc(c.members, func(m *member) bool { return m.ctrl == ctrl })
 }
 
 // snapshot returns the members, the preferred one first.
@@ -137,7 +132,7 @@ func (c *Client) discover(ctx context.Context, hc *http.Client) {
 			if err != nil {
 				continue
 			}
-			i := slices.IndexFunc(c.members, func(x *member) bool { return x.ctrl == n.ctrl })
+			i := c.indexOf(n.ctrl)
 			if i < 0 {
 				c.members, i = append(c.members, n), len(c.members)
 			}

@@ -3,9 +3,11 @@ package routes
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/porticoproxy/portico/internal/atomicfile"
 	"github.com/porticoproxy/portico/internal/mapping"
 )
 
@@ -22,24 +24,11 @@ func (t *Table) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".mappings-*")
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		return json.NewEncoder(w).Encode(cacheFile{Revision: rev, Mappings: ms})
+	})
 	if err != nil {
-		return fmt.Errorf("creating cache file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := json.NewEncoder(tmp).Encode(cacheFile{Revision: rev, Mappings: ms}); err != nil {
-		tmp.Close()
 		return fmt.Errorf("writing cache file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("syncing cache file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("closing cache file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replacing cache file: %w", err)
 	}
 	return nil
 }

@@ -9,13 +9,15 @@ package zitiident
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 
 	"github.com/openziti/sdk-golang/ziti"
+
+	"github.com/porticoproxy/portico/internal/atomicfile"
 )
 
 // controllersListener is what a context (ziti.ContextImpl) offers to learn
@@ -94,7 +96,7 @@ func keepControllers(zc ziti.Context, path string, identity []byte) {
 		}
 		updated, err := withControllers(identity, urls)
 		if err == nil {
-			err = writeFileAtomic(path, updated)
+			err = atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(updated); return err })
 		}
 		if err != nil {
 			// A read-only identity file still works; it only starts on the
@@ -109,26 +111,4 @@ func keepControllers(zc ziti.Context, path string, identity []byte) {
 // union returns the addresses of a and b, sorted, each once.
 func union(a, b []string) []string {
 	return slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a), b...))))
-}
-
-// writeFileAtomic replaces path with data, mode 0600, so that a crash
-// leaves the old file or the new one, never half of either.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
