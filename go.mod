@@ -259,3 +259,5 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	nhooyr.io/websocket v1.8.17 // indirect
 )
+
+replace github.com/openziti/sdk-golang => ./third_party/sdk-golang

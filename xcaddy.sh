@@ -27,7 +27,10 @@ if [ ! -x "$xcaddy" ]; then
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy && go build -o "$xcaddy" github.com/caddyserver/xcaddy/cmd/xcaddy)
 fi
 
-args=(build "$CADDY_VERSION" --output bin/caddy --with "github.com/porticoproxy/portico@v0.0.0=$PWD")
+# A dependency's replace directive is not followed, so Portico's patched
+# OpenZiti SDK (third_party/README.md) is named here as in go.mod.
+args=(build "$CADDY_VERSION" --output bin/caddy --with "github.com/porticoproxy/portico@v0.0.0=$PWD"
+  --replace "github.com/openziti/sdk-golang=$PWD/third_party/sdk-golang")
 for m in ${XCADDY_WITH:-}; do args+=(--with "$m"); done
 mkdir -p bin
 "$xcaddy" "${args[@]}"

@@ -1,0 +1,59 @@
+//go:build windows
+
+/*
+Copyright 2019 NetFoundry Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+https://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package posture
+
+import (
+	"testing"
+)
+
+func TestRunningProcess(t *testing.T) {
+	provider := NewProcessProvider()
+
+	t.Run("standard", func(t *testing.T) {
+		p := provider.GetProcessInfo("C:\\Windows\\System32\\svchost.exe")
+		if !p.IsRunning {
+			t.Fail()
+		}
+	})
+
+	t.Run("case insensitive", func(t *testing.T) {
+		p := provider.GetProcessInfo("C:\\windows\\system32\\SVCHOST.EXE")
+		if !p.IsRunning {
+			t.Fail()
+		}
+	})
+}
+
+func TestSlashNormalizationForwardSlash(t *testing.T) {
+	provider := NewProcessProvider()
+
+	t.Run("forward slash", func(t *testing.T) {
+		p := provider.GetProcessInfo("C:/windows/system32/SVCHOST.EXE")
+		if !p.IsRunning {
+			t.Fail()
+		}
+	})
+
+	t.Run("extra slashes", func(t *testing.T) {
+		p := provider.GetProcessInfo("C:/windows///system32////SVCHOST.EXE")
+		if !p.IsRunning {
+			t.Fail()
+		}
+	})
+}

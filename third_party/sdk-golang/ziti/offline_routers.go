@@ -1,0 +1,95 @@
+package ziti
+
+import (
+	"time"
+
+	"github.com/openziti/edge-api/rest_model"
+)
+
+// Portico patch (upstream-ready).
+//
+// listenerManager: retry a router that was offline at the last session refresh.
+//
+// A bound service's session lists every edge router the identity may use, but a router that is
+// offline when the session is refreshed is listed without urls (the controller has no protocols
+// for it). makeMoreListeners only dials the urls the session lists, so such a router is never
+// dialled again until the next refresh. When the listener still holds two or more terminators,
+// sessionRefreshed backs the refresh off to 30 minutes: a hosting application that lost a router
+// (a router restart, the loss of an HA controller member and the router beside it) stays one
+// terminator short for up to half an hour after the router is back.
+//
+// The fix: the listener manager remembers the urls each router of its session last had, and dials a
+// router listed without urls at those, backing off from offlineRetryMin to offlineRetryMax between
+// tries, until it holds a listener there again or a refreshed session lists the router with urls. It
+// costs no controller calls; a router that never returns costs one failed dial per
+// offlineRetryMax, and a router removed from the service's policies is forgotten at the next
+// refresh, which no longer lists it.
+const (
+	offlineRetryMin = time.Second
+	offlineRetryMax = time.Minute
+)
+
+// offlineRouters is the listener manager's memory of its session's routers. It is only used from
+// the manager's run loop, so it needs no lock.
+type offlineRouters struct {
+	known map[string]map[string]string // router name -> the urls (by protocol) it was last listed with
+	retry map[string]offlineRetry      // router name -> when to dial it next while it is listed offline
+}
+
+type offlineRetry struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// refreshed records the urls of the routers a new session lists with urls, and forgets the routers
+// it no longer lists.
+func (o *offlineRouters) refreshed(session *rest_model.SessionDetail) {
+	if o.known == nil {
+		o.known = map[string]map[string]string{}
+		o.retry = map[string]offlineRetry{}
+	}
+	listed := map[string]bool{}
+	for _, er := range session.EdgeRouters {
+		if er == nil || er.Name == nil {
+			continue
+		}
+		listed[*er.Name] = true
+		if len(er.SupportedProtocols) > 0 {
+			o.known[*er.Name] = er.SupportedProtocols
+			delete(o.retry, *er.Name)
+		}
+	}
+	for name := range o.known {
+		if !listed[name] {
+			delete(o.known, name)
+			delete(o.retry, name)
+		}
+	}
+}
+
+// listening notes that the manager holds a listener on the router, so a later loss starts its
+// retries from offlineRetryMin again.
+func (o *offlineRouters) listening(name string) {
+	delete(o.retry, name)
+}
+
+// urls returns the urls to dial a session's router at: the ones the session lists, or, for a router
+// listed without urls, the ones it last had, when its retry is due.
+func (o *offlineRouters) urls(er *rest_model.SessionEdgeRouter, now time.Time) map[string]string {
+	if len(er.SupportedProtocols) > 0 || er.Name == nil {
+		return er.SupportedProtocols
+	}
+	name := *er.Name
+	urls, ok := o.known[name]
+	if !ok {
+		return nil
+	}
+	r := o.retry[name]
+	if now.Before(r.at) {
+		return nil
+	}
+	r.wait = min(max(2*r.wait, offlineRetryMin), offlineRetryMax)
+	r.at = now.Add(r.wait)
+	o.retry[name] = r
+	return urls
+}

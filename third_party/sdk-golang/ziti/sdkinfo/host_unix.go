@@ -1,0 +1,41 @@
+//go:build unix
+
+/*
+	Copyright 2020 NetFoundry Inc.
+
+	Licensed under the Apache License, Version 2.0 (the "License");
+	you may not use this file except in compliance with the License.
+	You may obtain a copy of the License at
+
+	https://www.apache.org/licenses/LICENSE-2.0
+
+	Unless required by applicable law or agreed to in writing, software
+	distributed under the License is distributed on an "AS IS" BASIS,
+	WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+	See the License for the specific language governing permissions and
+	limitations under the License.
+*/
+
+package sdkinfo
+
+import (
+	"golang.org/x/sys/unix"
+	"strings"
+)
+
+var nullTerm = string([]byte{0})
+
+// get string out of \0-terminated bytes
+func toString(b []byte) string {
+	s := strings.SplitN(string(b), nullTerm, 2)
+	return s[0]
+}
+
+func getOSversion() (string, string, error) {
+	osInfo := new(unix.Utsname)
+	if err := unix.Uname(osInfo); err == nil {
+		return toString(osInfo.Release[:]), toString(osInfo.Version[:]), nil
+	} else {
+		return "", "", err
+	}
+}
