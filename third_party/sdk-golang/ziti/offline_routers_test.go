@@ -20,52 +20,63 @@ func router(name string, urls map[string]string) *rest_model.SessionEdgeRouter {
 
 func TestOfflineRouterIsDialledAtItsLastUrls(t *testing.T) {
 	var o offlineRouters
-	tls := map[string]string{"tls": "tls:r1:3022"}
-	o.refreshed(sessionWith(router("r1", tls), router("r2", map[string]string{"tls": "tls:r2:3022"})))
+	r1 := map[string]string{"tls": "tls:r1:3022"}
+	r2 := router("r2", map[string]string{"tls": "tls:r2:3022"})
+	o.refreshed(sessionWith(router("r1", r1), r2))
 
-	// Online: the session's own urls.
-	if got := o.urls(router("r1", tls), time.Now()); got["tls"] != "tls:r1:3022" {
+	if got := o.urls(router("r1", r1), time.Now()); got["tls"] != "tls:r1:3022" {
 		t.Fatalf("online router: %v", got)
 	}
 
-	// r1 goes offline: a refresh lists it without urls.
+	// r1 goes offline: a refresh lists it without urls, and it is dialled
+	// where it was.
 	offline := router("r1", map[string]string{})
-	o.refreshed(sessionWith(offline, router("r2", map[string]string{"tls": "tls:r2:3022"})))
+	o.refreshed(sessionWith(offline, r2))
 	now := time.Now()
 	if got := o.urls(offline, now); got["tls"] != "tls:r1:3022" {
 		t.Fatalf("offline router: got %v, want its last urls", got)
 	}
-	// Retries back off: 1 s, 2 s, 4 s, ... up to a minute.
-	if got := o.urls(offline, now.Add(500*time.Millisecond)); got != nil {
-		t.Fatalf("retried after 0.5 s: %v", got)
+
+	// A router the session no longer lists is forgotten.
+	o.refreshed(sessionWith(r2))
+	if got := o.urls(offline, now); got != nil {
+		t.Fatalf("a router no longer in the session is still dialled: %v", got)
 	}
-	at := now
-	for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
-		if got := o.urls(offline, at.Add(wait-time.Millisecond)); got != nil {
-			t.Fatalf("retried before %s: %v", wait, got)
+}
+
+func TestFailedDialsToARouterBackOff(t *testing.T) {
+	var o offlineRouters
+	online := router("r1", map[string]string{"tls": "tls:r1:3022"})
+	o.refreshed(sessionWith(online))
+
+	// Waits of 1 s, 2 s, 4 s, ... up to a minute after each failed dial.
+	at := time.Now()
+	for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		o.failed("r1", at)
+		if got := o.urls(online, at.Add(wait-time.Millisecond)); got != nil {
+			t.Fatalf("dialled again before %s: %v", wait, got)
 		}
 		at = at.Add(wait)
-		if got := o.urls(offline, at); got == nil {
-			t.Fatalf("not retried after %s", wait)
+		if got := o.urls(online, at); got == nil {
+			t.Fatalf("not dialled again after %s", wait)
 		}
 	}
 	for range 20 {
+		o.failed("r1", at)
 		at = at.Add(offlineRetryMax)
-		if got := o.urls(offline, at); got == nil {
-			t.Fatal("the retry wait grew past offlineRetryMax")
+		if got := o.urls(online, at); got == nil {
+			t.Fatal("the wait grew past offlineRetryMax")
 		}
 	}
 
-	// A listener on it again resets the backoff.
-	o.listening("r1")
-	if got := o.urls(offline, at.Add(time.Millisecond)); got == nil {
-		t.Fatal("a router that was listened on again is not retried at once after a new loss")
+	// A dial that succeeds resets it: after a new loss it is dialled at once.
+	o.connected("r1")
+	if got := o.urls(online, at); got == nil {
+		t.Fatal("a router dialled successfully is not dialled at once after a new loss")
 	}
-
-	// A router the session no longer lists is forgotten.
-	o.refreshed(sessionWith(router("r2", map[string]string{"tls": "tls:r2:3022"})))
-	if got := o.urls(offline, at.Add(time.Hour)); got != nil {
-		t.Fatalf("a router no longer in the session is still dialled: %v", got)
+	o.failed("r1", at)
+	if got := o.urls(online, at.Add(offlineRetryMin)); got == nil {
+		t.Fatal("the wait after a success and one failure is not offlineRetryMin")
 	}
 }
 

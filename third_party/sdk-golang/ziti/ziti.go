@@ -2443,7 +2443,7 @@ type listenerManager struct {
 	observers              concurrenz.CopyOnWriteSlice[ListenEventObserver]
 	sessionRefreshBaseLine time.Duration
 	// Portico patch: offline remembers where the session's routers were last seen, so one that was
-	// offline at the last refresh is still tried (see routerUrls).
+	// offline at the last refresh is still dialled, and paces dials to a router that failed.
 	offline offlineRouters
 }
 
@@ -2579,7 +2579,7 @@ func (mgr *listenerManager) sessionRefreshed(session *rest_model.SessionDetail) 
 		mgr.sessionRefreshInterval = 30 * time.Minute
 	}
 
-	mgr.offline.refreshed(session)
+	mgr.offline.refreshed(session) // Portico patch
 	mgr.session = session
 	mgr.restartSessionRefresh = true
 	mgr.lastSessionRefresh = time.Now()
@@ -2622,8 +2622,10 @@ func (mgr *listenerManager) handleRouterConnectResult(result *edgeRouterConnResu
 	delete(mgr.connects, result.routerUrl)
 	routerConnection := result.routerConnection
 	if routerConnection == nil {
+		mgr.offline.failed(result.routerName, time.Now()) // Portico patch
 		return
 	}
+	mgr.offline.connected(result.routerName) // Portico patch
 
 	routerName := routerConnection.GetRouterName()
 	if _, pending := mgr.pendingListens[routerName]; mgr.listener.HasListenerForRouter(routerName) || pending {
@@ -2689,11 +2691,10 @@ func (mgr *listenerManager) makeMoreListeners() {
 	for _, edgeRouter := range mgr.session.EdgeRouters {
 		if _, pending := mgr.pendingListens[*edgeRouter.Name]; mgr.listener.HasListenerForRouter(*edgeRouter.Name) || pending {
 			log.WithField("router", *edgeRouter.Name).Trace("already connected")
-			mgr.offline.listening(*edgeRouter.Name)
 			continue
 		}
 
-		for _, routerUrl := range mgr.offline.urls(edgeRouter, time.Now()) {
+		for _, routerUrl := range mgr.offline.urls(edgeRouter, time.Now()) { // Portico patch
 			if !mgr.context.options.isEdgeRouterUrlAccepted(routerUrl) {
 				log.WithField("router", *edgeRouter.Name).WithField("url", routerUrl).
 					Trace("skipping unusable url")
