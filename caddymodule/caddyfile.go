@@ -292,10 +292,14 @@ func parsePortico(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 
 // setAgentDefaults lets a share served by several agents ride out one that
 // crashed and is not yet reaped: a failed dial is retried on another agent
-// and the failed one is skipped for a while. Settings in the block win.
+// and the failed one is skipped for a while, unless every agent is
+// (AgentSelection). Settings in the block win.
 func setAgentDefaults(rp *reverseproxy.Handler) {
 	if rp.LoadBalancing == nil {
 		rp.LoadBalancing = &reverseproxy.LoadBalancing{}
+	}
+	if rp.LoadBalancing.SelectionPolicyRaw == nil {
+		rp.LoadBalancing.SelectionPolicyRaw = caddyconfig.JSONModuleObject(AgentSelection{}, "policy", "portico_agents", nil)
 	}
 	if rp.LoadBalancing.Retries == 0 && rp.LoadBalancing.TryDuration == 0 {
 		rp.LoadBalancing.Retries = 2
