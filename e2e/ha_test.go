@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/porticoproxy/portico/controller"
+	"github.com/porticoproxy/portico/controller/store"
+	"github.com/porticoproxy/portico/controller/zitiauto"
 	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/testenv"
@@ -34,6 +36,9 @@ type haStack struct {
 	fronts []*clusterFrontend
 	fe     apitypes.Frontend
 	idFile string
+	// overlay is Portico's OpenZiti automation, as the controller's, for
+	// drift the test makes.
+	overlay *zitiauto.Client
 }
 
 const haNamespace = "ha.localhost"
@@ -54,10 +59,30 @@ func startHAStack(t *testing.T) *haStack {
 		}
 		zc.Stop()
 	})
+	dsn := "sqlite:" + filepath.Join(h.dir, "portico.db")
 	h.ctrl = ownController(t, controller.Config{
-		Store: "sqlite:" + filepath.Join(h.dir, "portico.db"),
+		Store: dsn,
 		Ziti:  controller.ZitiConfig{ManagementURL: zc.Members[0].CtrlAddress, Username: "admin", Password: "admin"},
+		// The workers run often, so that they run while members are down:
+		// a member's loss must be neither drift nor a gone agent.
+		Workers: controller.WorkersConfig{ReconcileEvery: 2 * time.Second, ReapEvery: time.Second, ReapAfter: 20 * time.Second},
 	})
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deployment, err := st.DeploymentID(ctx, "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for _, z := range zc.Members {
+		urls = append(urls, z.CtrlAddress)
+	}
+	if h.overlay, err = zitiauto.New(zitiauto.Config{ManagementURLs: urls, Username: "admin", Password: "admin", Deployment: deployment}); err != nil {
+		t.Fatal(err)
+	}
 	apiURL := "http://" + h.ctrl.APIAddr()
 	h.admin = apiclient.New(apiURL, stack.adminToken)
 	if _, err := h.admin.CreateNamespace(ctx, haNamespace, true); err != nil {
@@ -96,11 +121,11 @@ func (h *haStack) servedEverywhere(t *testing.T, within time.Duration, host stri
 // waitTerminators waits until a share's agent holds terminators on at
 // least n routers, and returns the members whose routers hold them. A bind
 // returns with its first terminator; the others follow.
-func (h *haStack) waitTerminators(t *testing.T, token string, n int) []*testenv.Ziti {
+func (h *haStack) waitTerminators(t *testing.T, within time.Duration, token string, n int) []*testenv.Ziti {
 	t.Helper()
 	var on []*testenv.Ziti
-	wantWithin(t, 60*time.Second, "the terminators of "+token+" on "+fmt.Sprint(n)+" routers", func() error {
-		b, err := h.zc.Members[0].Management(context.Background(), http.MethodGet,
+	wantWithin(t, within, "the terminators of "+token+" on "+fmt.Sprint(n)+" routers", func() error {
+		b, err := h.running().Management(context.Background(), http.MethodGet,
 			"/terminators?filter="+url.QueryEscape(fmt.Sprintf("service.name=%q", token)), "")
 		if err != nil {
 			return err
@@ -132,6 +157,35 @@ func (h *haStack) waitTerminators(t *testing.T, token string, n int) []*testenv.
 	return on
 }
 
+// serviceID returns the id of a share's service on the overlay.
+func (h *haStack) serviceID(t *testing.T, token string) string {
+	t.Helper()
+	b, err := h.running().Management(context.Background(), http.MethodGet,
+		"/services?filter="+url.QueryEscape(fmt.Sprintf("name=%q", token)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Data) != 1 {
+		t.Fatalf("the service of share %s: %v, %s", token, err, b)
+	}
+	return out.Data[0].ID
+}
+
+// running returns a member that runs.
+func (h *haStack) running() *testenv.Ziti {
+	for _, z := range h.zc.Members {
+		if z.Running() {
+			return z
+		}
+	}
+	return h.zc.Members[0]
+}
+
 // traffic sends a steady stream of requests, one every 20 ms (50/s) spread
 // over every frontend and host, and records when each started and whether
 // it succeeded.
@@ -143,8 +197,9 @@ type traffic struct {
 }
 
 type result struct {
-	at time.Time
-	ok bool
+	at  time.Time
+	ok  bool
+	why string // what a failed request got
 }
 
 func (h *haStack) startTraffic(hosts ...string) *traffic {
@@ -166,9 +221,16 @@ func (h *haStack) startTraffic(hosts ...string) *traffic {
 			go func() {
 				defer wg.Done()
 				at := time.Now()
-				code, _, err := f.get(host, "/")
+				code, body, err := f.get(host, "/")
+				r := result{at: at, ok: err == nil && code == 200}
+				switch {
+				case err != nil:
+					r.why = err.Error()
+				case !r.ok:
+					r.why = fmt.Sprintf("%d %.80s", code, body)
+				}
 				tr.mu.Lock()
-				tr.results = append(tr.results, result{at, err == nil && code == 200})
+				tr.results = append(tr.results, r)
 				tr.mu.Unlock()
 			}()
 		}
@@ -178,18 +240,23 @@ func (h *haStack) startTraffic(hosts ...string) *traffic {
 
 // end stops the traffic and reports, of the requests started after from:
 // how many there were, how many failed, the longest stretch without a
-// success, and how many of those started after settled failed.
-func (tr *traffic) end(from, settled time.Time) (n, failed int, gap time.Duration, lateFailures int) {
+// success, how many of those started after settled failed, and what the
+// failed ones got, with how many got it.
+func (tr *traffic) end(from, settled time.Time) (n, failed int, gap time.Duration, lateFailures int, why map[string]int) {
 	close(tr.stop)
 	<-tr.done
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	last := from
+	why = map[string]int{}
 	for _, r := range tr.results {
 		if r.at.Before(from) {
 			continue
 		}
 		n++
+		if !r.ok {
+			why[r.why]++
+		}
 		switch {
 		case r.ok:
 			gap = max(gap, r.at.Sub(last))
@@ -201,7 +268,7 @@ func (tr *traffic) end(from, settled time.Time) (n, failed int, gap time.Duratio
 			failed++
 		}
 	}
-	return n, failed, gap, lateFailures
+	return n, failed, gap, lateFailures, why
 }
 
 // memberOf returns the cluster member whose address the identity file
@@ -267,9 +334,10 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 	b := startAgent(t, h.home, backend.URL)
 	h.servedEverywhere(t, 15*time.Second, a.host)
 	h.servedEverywhere(t, 15*time.Second, b.host)
-	// Two routers are enough to ride out the loss of one.
-	h.waitTerminators(t, a.token, 2)
-	h.waitTerminators(t, b.token, 2)
+	// An agent holds a terminator on every router (listenTerminators).
+	h.waitTerminators(t, 60*time.Second, a.token, 3)
+	h.waitTerminators(t, 60*time.Second, b.token, 3)
+	services := map[string]string{a.token: h.serviceID(t, a.token), b.token: h.serviceID(t, b.token)}
 
 	// Losing a member: the shares keep answering (requests on circuits
 	// through its router may fail; from 5 s after the loss none may), and
@@ -284,21 +352,43 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 		h.servedEverywhere(t, max(time.Second, 15*time.Second-printed), c.host)
 		created := time.Since(killed)
 		time.Sleep(max(0, 10*time.Second-time.Since(killed)))
-		n, failed, gap, late := tr.end(killed, killed.Add(5*time.Second))
-		t.Logf("member %s killed: %d requests in the next %s at 50/s, %d failed, longest gap %s, %d failed after 5 s; a new share printed its URL %s and answered %s after the kill",
-			z.ID, n, time.Since(killed).Round(time.Millisecond), failed, gap.Round(time.Millisecond), late, printed.Round(time.Millisecond), created.Round(time.Millisecond))
+		n, failed, gap, late, why := tr.end(killed, killed.Add(5*time.Second))
+		t.Logf("member %s killed: %d requests in the next %s at 50/s, %d failed, longest gap %s, %d failed after 5 s; a new share printed its URL %s and answered %s after the kill; failures: %v",
+			z.ID, n, time.Since(killed).Round(time.Millisecond), failed, gap.Round(time.Millisecond), late, printed.Round(time.Millisecond), created.Round(time.Millisecond), why)
 		if created > 15*time.Second {
 			t.Errorf("the new share answered %s after the kill, want within 15 s", created.Round(time.Millisecond))
 		}
 		if late > 0 {
-			// Known gap (issue 14 note): an agent does not always bind again
-			// within seconds after its router or the leader goes; counted,
-			// not yet asserted.
-			t.Logf("KNOWN GAP: %d requests started more than 5 s after the kill failed", late)
+			t.Errorf("%d requests started more than 5 s after the kill failed", late)
 		}
 		if n < 200 {
 			t.Errorf("only %d requests ran", n)
 		}
+		// Every request above may have ridden a circuit made before the
+		// loss: drop the frontends' idle overlay connections and ask again.
+		for _, f := range h.fronts {
+			f.closeIdleConns(t)
+		}
+		for _, host := range []string{a.host, b.host, c.host} {
+			h.servedEverywhere(t, 5*time.Second, host)
+		}
+
+		// The reconciler works while the member is down: a share whose
+		// service vanished gets it back, and its agent binds to it.
+		if err := h.overlay.DeleteShareService(context.Background(), c.token); err != nil {
+			t.Fatal(err)
+		}
+		h.servedEverywhere(t, 30*time.Second, c.host)
+	}
+
+	// The member comes back: it rejoins, and the agents that lost its
+	// router bind on it again.
+	restore := func(t *testing.T, z *testenv.Ziti) {
+		h.restart(t, z)
+		returned := time.Now()
+		h.waitTerminators(t, 60*time.Second, a.token, 3)
+		h.waitTerminators(t, 60*time.Second, b.token, 3)
+		t.Logf("the agents were bound on member %s's router again %s after it rejoined", z.ID, time.Since(returned).Round(time.Millisecond))
 	}
 
 	t.Run("the leader is killed", func(t *testing.T) {
@@ -307,7 +397,7 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 			t.Fatal(err)
 		}
 		lose(t, leader)
-		h.restart(t, leader)
+		restore(t, leader)
 	})
 
 	t.Run("a process starts while the member its identity names is down", func(t *testing.T) {
@@ -341,7 +431,7 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 			follower = h.zc.Members[1]
 		}
 		lose(t, follower)
-		h.restart(t, follower)
+		restore(t, follower)
 	})
 
 	t.Run("two members are down", func(t *testing.T) {
@@ -355,7 +445,7 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 		e := startAgent(t, h.home, backend.URL)
 		h.servedEverywhere(t, 15*time.Second, e.host)
 		// The member left up is one whose router holds a terminator of e.
-		keep := h.waitTerminators(t, e.token, 1)[0]
+		keep := h.waitTerminators(t, 60*time.Second, e.token, 1)[0]
 		var down []*testenv.Ziti
 		for _, z := range h.zc.Members {
 			if z != keep {
@@ -372,7 +462,7 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 		}
 		for _, f := range h.fronts {
 			if err := f.serves(e.host)(); err != nil {
-				t.Logf("KNOWN GAP: an existing share without quorum: %v", err) // see above
+				t.Errorf("an existing share without quorum: %v; %s's log ends:\n%s\nthe agent's output:\n%s", err, f.Name, f.LogTail(), e.out)
 			}
 		}
 		// With one member back the cluster has quorum: shares can be made
@@ -386,4 +476,14 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 		c := startAgent(t, h.home, backend.URL)
 		h.servedEverywhere(t, 15*time.Second, c.host)
 	})
+
+	// Through all of it, the workers took no member's loss for drift or for
+	// a gone agent: the first shares kept their services and still serve.
+	for token, id := range services {
+		if now := h.serviceID(t, token); now != id {
+			t.Errorf("share %s's service was replaced (%s, now %s)", token, id, now)
+		}
+	}
+	h.servedEverywhere(t, 5*time.Second, a.host)
+	h.servedEverywhere(t, 5*time.Second, b.host)
 }
