@@ -27,9 +27,12 @@ import (
 // It costs no controller calls; a router that never returns costs one failed dial per
 // offlineRetryMax, and a router removed from the service's policies is forgotten at the next
 // refresh, which no longer lists it.
+//
+// The wait is capped low, at offlineRetryMax, because it bounds how long a router that returns goes
+// without its terminator; a dial to a dead address is cheap.
 const (
 	offlineRetryMin = time.Second
-	offlineRetryMax = time.Minute
+	offlineRetryMax = 10 * time.Second
 )
 
 // offlineRouters is the listener manager's memory of its session's routers. It is only used from

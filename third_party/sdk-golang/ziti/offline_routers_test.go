@@ -49,7 +49,7 @@ func TestFailedDialsToARouterBackOff(t *testing.T) {
 	online := router("r1", map[string]string{"tls": "tls:r1:3022"})
 	o.refreshed(sessionWith(online))
 
-	// Waits of 1 s, 2 s, 4 s, ... up to a minute after each failed dial.
+	// Waits of 1 s, 2 s, 4 s, 8 s, then offlineRetryMax, after each failed dial.
 	at := time.Now()
 	for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
 		o.failed("r1", at)
