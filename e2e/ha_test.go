@@ -411,9 +411,14 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 	restore := func(t *testing.T, z *testenv.Ziti) {
 		h.restart(t, z)
 		returned := time.Now()
+		// Within seconds as a rule (the SDK patch), but the bound allows for
+		// the router's own retry: a terminator whose create request got no
+		// answer from a member that was just settling is asked for again
+		// after 2 minutes (scanForRetries in the router's
+		// xgress_edge/hosted.go), which a loaded machine has hit.
 		for _, ag := range []*agent{a, b} {
-			if err := waitFor(60*time.Second, h.onRouters(ag.token, 3)); err != nil {
-				t.Errorf("share %s, 60 s after member %s rejoined: %v; its agent's output:\n%s", ag.token, z.ID, err, ag.out)
+			if err := waitFor(150*time.Second, h.onRouters(ag.token, 3)); err != nil {
+				t.Errorf("share %s, 150 s after member %s rejoined: %v; its agent's output:\n%s", ag.token, z.ID, err, ag.out)
 			}
 		}
 		t.Logf("the agents were bound on member %s's router again %s after it rejoined", z.ID, time.Since(returned).Round(time.Millisecond))
@@ -518,6 +523,7 @@ func TestOpenZitiClusterLosesMembers(t *testing.T) {
 			t.Errorf("share %s's service was replaced (%s, now %s)", token, id, now)
 		}
 	}
-	h.servedEverywhere(t, 60*time.Second, a.host)
-	h.servedEverywhere(t, 60*time.Second, b.host)
+	// (The same router retry bounds how long that may take.)
+	h.servedEverywhere(t, 150*time.Second, a.host)
+	h.servedEverywhere(t, 150*time.Second, b.host)
 }
