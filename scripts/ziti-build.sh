@@ -2,7 +2,7 @@
 # Builds the OpenZiti `ziti` binary once and caches it outside the repo, keyed by version and
 # patch level. Prints the path of the cached binary on stdout; progress goes to stderr.
 #
-# The build carries two upstream fixes that no release served by the module proxy has.
+# The build carries three upstream fixes that no release served by the module proxy has.
 #
 # openziti/ziti#4108 (backported to 1.6.x as #4113). The v1.6.0 controller keeps terminator
 # peer data that points into bbolt's mmap after the transaction; when the database grows and
@@ -17,10 +17,20 @@
 # overwrites the others' sessions, and their dials and binds then fail with "invalid api session
 # id" until they restart. Several frontend instances on one identity, or several agents in one
 # environment, break each other. The patch keys the map on ch.ConnectionId(), as upstream does.
+#
+# openziti/ziti#3757 (fixed in v2.0.0), as ziti-patches/mesh-signing-cert.patch. A member that
+# accepts a peer's connection records the peer's TLS client certificate as the one the peer signs
+# tokens with, and the leader stores what it sees for every member (GET /controllers): the other
+# members then refuse the OIDC sessions that member issued ("subject_token is invalid"). A client
+# meets that when the member it logged in on is down and it refreshes on another; the SDK then
+# logs in again, which closes its router connections and with them every terminator its shares
+# hold, and without quorum none can be made again. Restarts of members bring it about. The patch
+# takes the signing certificate that the peer sends in its hello, as upstream does.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 ZITI_VERSION=${ZITI_VERSION:-v1.6.0}
-ZITI_PATCH=bbolt-copy-connid # keep in step with internal/testenv.ZitiBuild
+ZITI_PATCH=bbolt-copy-connid-signer # keep in step with internal/testenv.ZitiBuild
 cache=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
 bin="$cache/ziti-$ZITI_VERSION-$ZITI_PATCH"
 
@@ -74,6 +84,12 @@ if [ "$(grep -c 'activeChannels\.[A-Za-z]*(ch\.ConnectionId()' "$state")" != 4 ]
   echo "ziti-build: the connid patch no longer applies to ziti $ZITI_VERSION" >&2
   exit 1
 fi
+for p in "$here"/ziti-patches/*.patch; do
+  patch --quiet --directory="$work/ziti-src" --strip=1 --forward <"$p" || {
+    echo "ziti-build: $(basename "$p") no longer applies to ziti $ZITI_VERSION" >&2
+    exit 1
+  }
+done
 (cd "$work" && go mod edit -replace "github.com/openziti/ziti=./ziti-src" && go mod tidy >&2)
 start=$(date +%s)
 (

@@ -20,8 +20,8 @@ func TestRouterWarning(t *testing.T) {
 		{Router{Name: "er", Online: true, Version: "v1.6.2"}, false},
 		{Router{Name: "er", Online: true, Version: "1.7.2"}, false},
 		{Router{Name: "er", Online: true, Version: "v2.0.0"}, false},
-		{Router{Name: "er", Online: true, Version: "v1.6.0", Revision: "portico-bbolt-copy-connid"}, false}, // scripts/ziti-build.sh
-		{Router{Name: "er", Online: false, Version: "v1.6.0"}, false},                                       // no report to judge
+		{Router{Name: "er", Online: true, Version: "v1.6.0", Revision: "portico-bbolt-copy-connid-signer"}, false}, // scripts/ziti-build.sh
+		{Router{Name: "er", Online: false, Version: "v1.6.0"}, false},                                              // no report to judge
 		{Router{Name: "er", Online: true}, false},
 	} {
 		w := RouterWarning(tc.r)

@@ -29,7 +29,7 @@ const ZitiVersion = "v1.6.0"
 
 // ZitiBuild names the cached binary: the release plus the upstream fixes that
 // scripts/ziti-build.sh applies (see there).
-const ZitiBuild = ZitiVersion + "-bbolt-copy-connid"
+const ZitiBuild = ZitiVersion + "-bbolt-copy-connid-signer"
 
 // zitiReadyTimeout bounds the quickstart's start; it takes 7–19 s on the 2-core machines here.
 const zitiReadyTimeout = 90 * time.Second
