@@ -275,3 +275,45 @@ func TestSecretsStayOffTheCommandLine(t *testing.T) {
 		t.Errorf("a malformed users file: %v\n%s", err, out)
 	}
 }
+
+// ls pages: --limit prints one page and the command for the next, which
+// prints the rest; plain ls prints every share. A bad flag says what is wrong.
+func TestLsPages(t *testing.T) {
+	_, home := account(t, "lspages")
+	var names []string
+	for range 3 {
+		n := uniqueName("page")
+		mustCLI(t, home, "reserve", n)
+		names = append(names, n)
+	}
+	rows := func(out string) []string {
+		var got []string
+		for _, n := range names {
+			if strings.Contains(out, n) {
+				got = append(got, n)
+			}
+		}
+		return got
+	}
+	first := mustCLI(t, home, "ls", "--limit", "2")
+	more := regexp.MustCompile(`More: portico ls --limit 2 --cursor (\S+)`).FindStringSubmatch(first)
+	if got := rows(first); len(got) != 2 || more == nil {
+		t.Fatalf("ls --limit 2 listed %v and no next page:\n%s", got, first)
+	}
+	rest := mustCLI(t, home, "ls", "--limit", "2", "--cursor", more[1])
+	if got := rows(rest); len(got) != 1 || strings.Contains(rest, "More:") || strings.Contains(first, got[0]) {
+		t.Fatalf("the next page listed %v:\n%s\nafter:\n%s", got, rest, first)
+	}
+	if got := rows(mustCLI(t, home, "ls")); len(got) != 3 {
+		t.Fatalf("ls listed %v, want all three", got)
+	}
+	for args, want := range map[string]string{
+		"--limit -1":       "want a positive number",
+		"--limit 5000":     "from 1 to 1000",
+		"--cursor garbage": "cursor: malformed",
+	} {
+		if out, err := cli(t, home, append([]string{"ls"}, strings.Fields(args)...)...); err == nil || !strings.Contains(out, want) {
+			t.Errorf("ls %s: %v\n%s\nwant an error that says %q", args, err, out, want)
+		}
+	}
+}

@@ -330,16 +330,31 @@ func retry(ctx context.Context, cmd *cobra.Command, what string, fn func(ctx con
 }
 
 func newLs(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var limit int
+	var cursor string
+	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List your shares",
-		Args:  cobra.NoArgs,
+		Long: `List your shares, oldest first.
+
+With --limit, ls prints one page of that many and, when there are more, the
+command that prints the next page.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want a positive number of shares", limit)
+			}
 			_, cl, err := g.client()
 			if err != nil {
 				return err
 			}
-			shares, err := cl.Shares(cmd.Context())
+			var shares []apitypes.Share
+			var next string
+			if limit > 0 || cursor != "" {
+				shares, next, err = cl.SharesPage(cmd.Context(), limit, cursor)
+			} else {
+				shares, err = cl.Shares(cmd.Context())
+			}
 			if err != nil {
 				return fmt.Errorf("listing shares: %w", err)
 			}
@@ -352,9 +367,18 @@ func newLs(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", s.Token, s.Name, s.ShareMode, s.Reserved, orDash(s.Target), u, s.CreatedAt.Local().Format(time.DateTime))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if next != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "More: portico ls --limit %d --cursor %s\n", max(limit, len(shares)), next)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many shares (one page; the controller allows up to 1000)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "start at this page, as the previous page's \"More:\" line gives it")
+	return cmd
 }
 
 func orDash(s string) string {

@@ -19,6 +19,7 @@ import (
 	"github.com/porticoproxy/portico/controller/service"
 	"github.com/porticoproxy/portico/controller/store"
 	"github.com/porticoproxy/portico/controller/zitiauto"
+	"github.com/porticoproxy/portico/internal/apiclient"
 	"github.com/porticoproxy/portico/internal/apitypes"
 	"github.com/porticoproxy/portico/internal/policy"
 )
@@ -199,6 +200,49 @@ func (e *env) account(email string) (string, string) {
 	return acct.Token, en.ID
 }
 
+// The share list pages: the client follows the Link header to every share,
+// each once, and a page holds what its limit asks.
+func TestSharesPage(t *testing.T) {
+	e := newEnv(t)
+	tok, envID := e.setup()
+	want := map[string]bool{}
+	for range 5 {
+		want[e.publicShare(tok, envID).Token] = true
+	}
+	cl := apiclient.New(e.srv.URL, tok)
+	ctx := context.Background()
+	seen := map[string]int{}
+	pages := 0
+	for cursor := ""; ; pages++ {
+		page, next, err := cl.SharesPage(ctx, 2, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != "" && len(page) != 2 {
+			t.Fatalf("a page of %d shares before the last, want 2", len(page))
+		}
+		for _, sh := range page {
+			seen[sh.Token]++
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if pages != 2 || len(seen) != len(want) {
+		t.Errorf("pages of 2 over 5 shares: %d pages after the first, %d shares %v; want 2 and 5", pages, len(seen), seen)
+	}
+	for tok, n := range seen {
+		if !want[tok] || n != 1 {
+			t.Errorf("share %s listed %d times (one of ours: %v)", tok, n, want[tok])
+		}
+	}
+	all, err := cl.Shares(ctx)
+	if err != nil || len(all) != 5 {
+		t.Errorf("Shares: %d shares, %v; want 5", len(all), err)
+	}
+}
+
 func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 	e := newEnv(t)
 	tok, envID := e.setup()
@@ -223,6 +267,11 @@ func TestBadInputGetsAClearErrorAndChangesNothing(t *testing.T) {
 		{"delete unknown share", "DELETE", "/api/v1/shares/nosuchshare", tok, ``, 404, "not_found", "share nosuchshare"},
 		{"wrong token", "GET", "/api/v1/shares", "wrong-token", ``, 401, "unauthorized", "unknown account token"},
 		{"no token", "GET", "/api/v1/shares", "", ``, 401, "unauthorized", "missing Authorization"},
+		{"page limit not a number", "GET", "/api/v1/shares?limit=ten", tok, ``, 400, "bad_request", `limit "ten": want a whole number from 1 to 1000`},
+		{"page limit zero", "GET", "/api/v1/shares?limit=0", tok, ``, 400, "bad_request", "from 1 to 1000"},
+		{"page limit too large", "GET", "/api/v1/shares?limit=1001", tok, ``, 400, "bad_request", "from 1 to 1000"},
+		{"page cursor not base64", "GET", "/api/v1/shares?cursor=%25%25", tok, ``, 400, "bad_request", "cursor: malformed"},
+		{"page cursor not ours", "GET", "/api/v1/shares?cursor=e30", tok, ``, 400, "bad_request", "cursor: malformed"},
 		{"account token on admin call", "POST", "/api/v1/namespaces", tok, `{"name":"x.example.com"}`, 403, "forbidden", "admin token"},
 		{"namespace not a DNS name", "POST", "/api/v1/namespaces", adminToken, `{"name":"bad_name.example.com"}`, 400, "bad_request", "is not a DNS name"},
 		{"namespace taken", "POST", "/api/v1/namespaces", adminToken, `{"name":"share.example.com"}`, 409, "conflict", "already exists"},

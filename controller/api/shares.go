@@ -81,7 +81,11 @@ func (a *API) shareView(ctx context.Context, sh store.Share) (apitypes.Share, er
 }
 
 func (a *API) listShares(w http.ResponseWriter, r *http.Request) {
-	shares, err := a.store.Shares(r.Context(), accountOf(r).ID)
+	limit, after, ok := pageRequest(w, r)
+	if !ok {
+		return
+	}
+	shares, next, err := a.store.Shares(r.Context(), accountOf(r).ID, after, limit)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -95,6 +99,7 @@ func (a *API) listShares(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
+	setNextPage(w, r, limit, next)
 	writeJSON(w, http.StatusOK, out)
 }
 

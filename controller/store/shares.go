@@ -106,13 +106,32 @@ func (s *Store) Share(ctx context.Context, accountID, token string) (Share, erro
 	return sh, notFound(err, "share "+token)
 }
 
-// Shares lists an account's shares.
-func (s *Store) Shares(ctx context.Context, accountID string) ([]Share, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+` WHERE s.account_id = ? ORDER BY s.created_at`), accountID)
-	if err != nil {
-		return nil, fmt.Errorf("listing shares: %w", err)
+// ShareCursor is where a page of shares starts: after the share made at
+// CreatedAt with Token. Shares are listed by creation, then token, an order
+// that shares made or deleted meanwhile do not reshuffle.
+type ShareCursor struct {
+	CreatedAt time.Time
+	Token     string
+}
+
+// Shares lists up to limit of an account's shares, the first page if after
+// is nil, and returns the cursor of the next page, nil after the last.
+func (s *Store) Shares(ctx context.Context, accountID string, after *ShareCursor, limit int) ([]Share, *ShareCursor, error) {
+	where, args := ` WHERE s.account_id = ?`, []any{accountID}
+	if after != nil {
+		where += ` AND (s.created_at > ? OR (s.created_at = ? AND s.token > ?))`
+		args = append(args, after.CreatedAt, after.CreatedAt, after.Token)
 	}
-	return collect(rows, scanShare)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+where+` ORDER BY s.created_at, s.token LIMIT ?`), append(args, limit+1)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing shares: %w", err)
+	}
+	shares, err := collect(rows, scanShare)
+	if err != nil || len(shares) <= limit {
+		return shares, nil, err
+	}
+	last := shares[limit-1]
+	return shares[:limit], &ShareCursor{CreatedAt: last.CreatedAt, Token: last.Token}, nil
 }
 
 // DeleteShare removes one of an account's shares and unmaps its host.

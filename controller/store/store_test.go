@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/porticoproxy/portico/internal/mapping"
 	"github.com/porticoproxy/portico/internal/routes"
@@ -32,6 +33,7 @@ func TestStore(t *testing.T) {
 		{"ShareLifecycleJournalsEveryFrontend", testShareLifecycleJournalsEveryFrontend},
 		{"NameTakenIsConflict", testNameTakenIsConflict},
 		{"AccountsAreIsolated", testAccountsAreIsolated},
+		{"SharesPageEveryShareOnce", testSharesPageEveryShareOnce},
 		{"MapNamespaceMapsExistingShares", testMapNamespaceMapsExistingShares},
 		{"DeleteEnvironmentUnmapsItsShares", testDeleteEnvironmentUnmapsItsShares},
 		{"ConcurrentWritersGetGaplessRevisions", testConcurrentWritersGetGaplessRevisions},
@@ -204,14 +206,67 @@ func testAccountsAreIsolated(t *testing.T, s *Store) {
 	if _, _, err := s.DeleteShare(ctx, b.account.ID, "sa"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("b deletes a's share: %v", err)
 	}
-	if shares, _ := s.Shares(ctx, b.account.ID); len(shares) != 0 {
+	if shares, _, _ := s.Shares(ctx, b.account.ID, nil, 100); len(shares) != 0 {
 		t.Errorf("b lists %d shares, want 0", len(shares))
 	}
 	if _, err := s.Environment(ctx, b.account.ID, a.env.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("b reads a's environment: %v", err)
 	}
-	if shares, _ := s.Shares(ctx, a.account.ID); len(shares) != 1 {
+	if shares, _, _ := s.Shares(ctx, a.account.ID, nil, 100); len(shares) != 1 {
 		t.Errorf("a lists %d shares, want 1", len(shares))
+	}
+}
+
+// Paging an account's shares returns each once, in creation order and then
+// by token, while shares are made and deleted between pages.
+func testSharesPageEveryShareOnce(t *testing.T, s *Store) {
+	f := newFixture(t, s, "a")
+	other := newFixture(t, s, "b")
+	ctx := context.Background()
+	start := now()
+	const n = 250
+	for i := range n {
+		sh := f.share(fmt.Sprintf("s%03d", i))
+		sh.CreatedAt = start.Add(time.Duration(i/10) * time.Millisecond) // ten at a time share an instant
+		_, err := s.CreateShare(ctx, sh)
+		must(t, err)
+	}
+	_, err := s.CreateShare(ctx, other.share("theirs"))
+	must(t, err)
+
+	var got []string
+	var after *ShareCursor
+	for page := 0; ; page++ {
+		shares, next, err := s.Shares(ctx, f.account.ID, after, 7)
+		must(t, err)
+		if next != nil && len(shares) != 7 {
+			t.Fatalf("page %d has %d shares and a next page", page, len(shares))
+		}
+		for _, sh := range shares {
+			got = append(got, sh.Token)
+		}
+		if page == 0 { // churn behind and ahead of the cursor
+			late := f.share("late")
+			late.CreatedAt = start.Add(time.Hour)
+			_, err := s.CreateShare(ctx, late)
+			must(t, err)
+			_, _, err = s.DeleteShare(ctx, f.account.ID, "s200")
+			must(t, err)
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	var want []string
+	for i := range n {
+		if i != 200 {
+			want = append(want, fmt.Sprintf("s%03d", i))
+		}
+	}
+	want = append(want, "late")
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("pages of 7 listed %d shares:\n%v\nwant %d:\n%v", len(got), got, len(want), want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,15 +55,21 @@ func New(endpoints, token string) *Client {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.exchange(ctx, method, path, in, out)
+	return err
+}
+
+// exchange is do that also returns the answer's header.
+func (c *Client) exchange(ctx context.Context, method, path string, in, out any) (http.Header, error) {
 	var body []byte
 	if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encoding request: %w", err)
+			return nil, fmt.Errorf("encoding request: %w", err)
 		}
 	}
 	if len(c.endpoints) == 0 {
-		return errors.New("no controller address given")
+		return nil, errors.New("no controller address given")
 	}
 	c.mu.Lock()
 	first := c.next
@@ -75,7 +82,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			c.mu.Lock()
 			c.next = n
 			c.mu.Unlock()
-			return decodeAnswer(resp, out)
+			return resp.Header, decodeAnswer(resp, out)
 		}
 		errs = append(errs, err)
 		// Only a controller that was never reached is safe to try again
@@ -84,7 +91,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			break
 		}
 	}
-	return errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
 func (c *Client) send(ctx context.Context, endpoint, method, path string, body []byte) (*http.Response, error) {
@@ -203,8 +210,65 @@ func (c *Client) CreateShare(ctx context.Context, req apitypes.ShareRequest) (ap
 
 // Shares lists the account's shares.
 func (c *Client) Shares(ctx context.Context) ([]apitypes.Share, error) {
+	var all []apitypes.Share
+	for cursor := ""; ; {
+		page, next, err := c.SharesPage(ctx, 0, cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" {
+			return all, nil
+		}
+		if next == cursor {
+			return nil, fmt.Errorf("the controller gave the same next page twice (cursor %q)", next)
+		}
+		cursor = next
+	}
+}
+
+// SharesPage lists up to limit of the account's shares (the controller's
+// default if 0) from cursor (the first page if empty), and returns the
+// cursor of the next page, empty after the last.
+func (c *Client) SharesPage(ctx context.Context, limit int, cursor string) ([]apitypes.Share, string, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	path := "/shares"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var ss []apitypes.Share
-	return ss, c.do(ctx, http.MethodGet, "/shares", nil, &ss)
+	h, err := c.exchange(ctx, http.MethodGet, path, nil, &ss)
+	if err != nil {
+		return nil, "", err
+	}
+	next, err := nextCursor(h)
+	return ss, next, err
+}
+
+// nextCursor returns the cursor in a list answer's Link header (rel="next"),
+// empty if there is none. The controller writes one link of one form, so a
+// few lines read it where a general RFC 8288 parser would be more code.
+func nextCursor(h http.Header) (string, error) {
+	link := h.Get("Link")
+	if link == "" {
+		return "", nil
+	}
+	target, rel, ok := strings.Cut(link, ";")
+	target = strings.TrimSpace(target)
+	if !ok || strings.TrimSpace(rel) != `rel="next"` || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+		return "", fmt.Errorf("the controller's Link header %q is not a next-page link", link)
+	}
+	u, err := url.Parse(target[1 : len(target)-1])
+	if err != nil || u.Query().Get("cursor") == "" {
+		return "", fmt.Errorf("the controller's Link header %q has no cursor", link)
+	}
+	return u.Query().Get("cursor"), nil
 }
 
 // DeleteShare deletes a share.

@@ -65,3 +65,35 @@ func TestAPIErrorIsNotRetriedElsewhere(t *testing.T) {
 		t.Fatalf("err = %v, second controller called %d times", err, second)
 	}
 }
+
+func TestNextCursor(t *testing.T) {
+	for _, tc := range []struct {
+		link, want string
+		fails      bool
+	}{
+		{"", "", false},
+		{`</api/v1/shares?cursor=abc&limit=2>; rel="next"`, "abc", false},
+		{`</api/v1/shares?cursor=abc>; rel="prev"`, "", true},
+		{`</api/v1/shares?limit=2>; rel="next"`, "", true},
+		{`/api/v1/shares?cursor=abc; rel="next"`, "", true},
+	} {
+		got, err := nextCursor(http.Header{"Link": {tc.link}})
+		if got != tc.want || (err != nil) != tc.fails {
+			t.Errorf("nextCursor(%q) = %q, %v; want %q, an error: %v", tc.link, got, err, tc.want, tc.fails)
+		}
+	}
+}
+
+// A controller that hands out the same next page again does not make the
+// client list forever.
+func TestSharesStopsOnARepeatedCursor(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", `</api/v1/shares?cursor=same>; rel="next"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`[]`))
+	}))
+	defer srv.Close()
+	if _, err := New(srv.URL, "tok").Shares(context.Background()); err == nil || !strings.Contains(err.Error(), "same next page") {
+		t.Errorf("Shares against a looping controller: %v, want an error", err)
+	}
+}
