@@ -50,5 +50,5 @@ go build -o "$summary" ./scripts/testsummary
   echo "==> go test ./..." >&2
   go test -json -count=1 ./... || true
   echo "==> go test the patched OpenZiti SDK's own change (third_party/README.md)" >&2
-  (cd third_party/sdk-golang && go test -json -count=1 -run 'TestOfflineRouter|TestFailedDialsToARouter|TestRouterNeverSeen' ./ziti) || true
+  (cd third_party/sdk-golang && go test -json -count=1 -run 'TestOfflineRouter|TestFailedDialsToARouter|TestRouterNeverSeen|TestDialEvaluatesPosture' ./ziti) || true
 } | "$summary"
