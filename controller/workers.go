@@ -77,14 +77,13 @@ func (w *workers) list() []cluster.Worker {
 	}
 }
 
+// workerPage is how many shares the workers read from the store at a time.
+const workerPage = 500
+
 // reap removes ephemeral shares whose agent has not served them for
 // ReapAfter: an agent that crashed never deleted its share.
 func (w *workers) reap(ctx context.Context) error {
 	hosted, err := w.ziti.HostedServices(ctx)
-	if err != nil {
-		return err
-	}
-	shares, err := w.store.AllShares(ctx)
 	if err != nil {
 		return err
 	}
@@ -94,37 +93,43 @@ func (w *workers) reap(ctx context.Context) error {
 	}
 	w.lastReap = now
 	var seen []string
-	present := make(map[string]bool, len(shares))
-	for _, sh := range shares {
-		present[sh.Token] = true
-		if sh.Reserved { // a reserved name waits for its agents however long they are gone
-			if err := w.reapAgents(ctx, sh, hosted[sh.ZitiServiceID], now, present); err != nil {
+	present := map[string]bool{}
+	err = w.store.EachShare(ctx, workerPage, func(shares []store.Share) error {
+		for _, sh := range shares {
+			present[sh.Token] = true
+			if sh.Reserved { // a reserved name waits for its agents however long they are gone
+				if err := w.reapAgents(ctx, sh, hosted[sh.ZitiServiceID], now, present); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(hosted[sh.ZitiServiceID]) > 0 {
+				seen = append(seen, sh.Token)
+				delete(w.unhosted, sh.Token)
+				continue
+			}
+			first, known := w.unhosted[sh.Token]
+			if !known {
+				w.unhosted[sh.Token] = now
+				continue
+			}
+			last := sh.CreatedAt
+			if sh.LastSeenAt.Valid {
+				last = sh.LastSeenAt.Time
+			}
+			if now.Sub(last) < w.cfg.ReapAfter || now.Sub(first) < w.cfg.ReapAfter {
+				continue
+			}
+			if err := w.svc.ReapShare(ctx, sh.Token); err != nil {
 				return err
 			}
-			continue
-		}
-		if len(hosted[sh.ZitiServiceID]) > 0 {
-			seen = append(seen, sh.Token)
 			delete(w.unhosted, sh.Token)
-			continue
+			w.logger.Info("reaped a share whose agent is gone", zap.String("share", sh.Token), zap.Time("last_seen", last))
 		}
-		first, known := w.unhosted[sh.Token]
-		if !known {
-			w.unhosted[sh.Token] = now
-			continue
-		}
-		last := sh.CreatedAt
-		if sh.LastSeenAt.Valid {
-			last = sh.LastSeenAt.Time
-		}
-		if now.Sub(last) < w.cfg.ReapAfter || now.Sub(first) < w.cfg.ReapAfter {
-			continue
-		}
-		if err := w.svc.ReapShare(ctx, sh.Token); err != nil {
-			return err
-		}
-		delete(w.unhosted, sh.Token)
-		w.logger.Info("reaped a share whose agent is gone", zap.String("share", sh.Token), zap.Time("last_seen", last))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for tok := range w.unhosted {
 		if !present[tok] {
@@ -173,6 +178,7 @@ func (w *workers) reconcile(ctx context.Context) error {
 	if err := w.repairFrontendRoles(ctx); err != nil {
 		return err
 	}
+	listed := time.Now().UTC()
 	onOverlay, err := w.ziti.ShareTokens(ctx)
 	if err != nil {
 		return err
@@ -181,25 +187,31 @@ func (w *workers) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The store is read after the overlay, so what differs is drift, not
-	// a change the overlay has yet to see.
-	shares, err := w.store.AllShares(ctx)
-	if err != nil {
-		return err
-	}
-	inStore := make(map[string]bool, len(shares))
-	for _, sh := range shares {
-		inStore[sh.Token] = true
-		if onOverlay[sh.Token] {
-			if err := w.repairDialRoles(ctx, sh, dialRoles[sh.Token]); err != nil {
+	// The store is read after the overlay, a page at a time, so what
+	// differs is drift, not a change the overlay has yet to see; a share
+	// made after the overlay was read waits for the next pass.
+	inStore := map[string]bool{}
+	err = w.store.EachShare(ctx, workerPage, func(shares []store.Share) error {
+		for _, sh := range shares {
+			inStore[sh.Token] = true
+			if onOverlay[sh.Token] {
+				if err := w.repairDialRoles(ctx, sh, dialRoles[sh.Token]); err != nil {
+					return err
+				}
+				continue
+			}
+			if sh.CreatedAt.After(listed) { // made while the pass read the pages before it
+				continue
+			}
+			if err := w.svc.RestoreShareService(ctx, sh); err != nil {
 				return err
 			}
-			continue
+			w.logger.Info("recreated a share's missing overlay objects", zap.String("share", sh.Token))
 		}
-		if err := w.svc.RestoreShareService(ctx, sh); err != nil {
-			return err
-		}
-		w.logger.Info("recreated a share's missing overlay objects", zap.String("share", sh.Token))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	now := time.Now()
 	for tok, first := range w.orphans {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -118,10 +119,20 @@ func testWorkersSeeEveryShare(t *testing.T, s *Store) {
 	must(t, err)
 	_, err = s.CreateShare(ctx, b.share("sb"))
 	must(t, err)
-	all, err := s.AllShares(ctx)
-	must(t, err)
-	if len(all) != 2 || all[0].BindIdentityID != a.env.ZitiIdentityID || all[0].LastSeenAt.Valid {
-		t.Fatalf("AllShares = %+v", all)
+	var all []Share
+	pages := 0
+	must(t, s.EachShare(ctx, 1, func(page []Share) error {
+		pages++
+		all = append(all, page...)
+		return nil
+	}))
+	if pages != 2 || len(all) != 2 || all[0].BindIdentityID != a.env.ZitiIdentityID || all[0].LastSeenAt.Valid || all[1].Token != "sb" {
+		t.Fatalf("EachShare by pages of 1 = %d pages, %+v", pages, all)
+	}
+	// An error from fn ends the walk with it.
+	stop := errors.New("stop")
+	if err := s.EachShare(ctx, 1, func([]Share) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("EachShare returned %v, want fn's error", err)
 	}
 	seen := now()
 	// More tokens than one statement takes, with the real one last.

@@ -117,12 +117,46 @@ type ShareCursor struct {
 // Shares lists up to limit of an account's shares, the first page if after
 // is nil, and returns the cursor of the next page, nil after the last.
 func (s *Store) Shares(ctx context.Context, accountID string, after *ShareCursor, limit int) ([]Share, *ShareCursor, error) {
-	where, args := ` WHERE s.account_id = ?`, []any{accountID}
+	return s.sharesPage(ctx, `s.account_id = ?`, []any{accountID}, after, limit)
+}
+
+// EachShare calls fn with every share of every account, a page of pageSize
+// at a time, for the controller's workers: what they hold is bounded by the
+// page, not by the number of shares. fn runs with no query open, so it may
+// write. A share made or deleted meanwhile may be missed; none is seen twice.
+func (s *Store) EachShare(ctx context.Context, pageSize int, fn func([]Share) error) error {
+	var after *ShareCursor
+	for {
+		page, next, err := s.sharesPage(ctx, "", nil, after, pageSize)
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if next == nil {
+			return nil
+		}
+		after = next
+	}
+}
+
+// sharesPage reads up to limit shares that match where (all if empty) from
+// after, in ShareCursor's order, and the cursor of the next page.
+func (s *Store) sharesPage(ctx context.Context, where string, args []any, after *ShareCursor, limit int) ([]Share, *ShareCursor, error) {
+	var conds []string
+	if where != "" {
+		conds = append(conds, where)
+	}
 	if after != nil {
-		where += ` AND (s.created_at > ? OR (s.created_at = ? AND s.token > ?))`
+		conds = append(conds, `(s.created_at > ? OR (s.created_at = ? AND s.token > ?))`)
 		args = append(args, after.CreatedAt, after.CreatedAt, after.Token)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+shareColumns+shareFrom+where+` ORDER BY s.created_at, s.token LIMIT ?`), append(args, limit+1)...)
+	q := `SELECT ` + shareColumns + shareFrom
+	if len(conds) > 0 {
+		q += ` WHERE ` + strings.Join(conds, ` AND `)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q+` ORDER BY s.created_at, s.token LIMIT ?`), append(args, limit+1)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing shares: %w", err)
 	}
@@ -184,15 +218,6 @@ func (s *Store) deleteShare(ctx context.Context, tx *sql.Tx, sh Share) ([]Fronte
 		changes = append(changes, c)
 	}
 	return changes, nil
-}
-
-// AllShares lists every share of every account, for the controller's workers.
-func (s *Store) AllShares(ctx context.Context) ([]Share, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+shareColumns+shareFrom+` ORDER BY s.created_at`)
-	if err != nil {
-		return nil, fmt.Errorf("listing shares: %w", err)
-	}
-	return collect(rows, scanShare)
 }
 
 // MarkSharesSeen records that the agents of these shares were serving at,
