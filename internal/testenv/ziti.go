@@ -186,7 +186,28 @@ func (z *Ziti) tuneRouter(ctx context.Context, restart []string) error {
 		return err
 	}
 	z.args = restart
-	return z.start(ctx)
+	if err := z.start(ctx); err != nil {
+		return err
+	}
+	// The ready line of the second run can come before the controller lists the restarted
+	// router online again, and a bind or dial then would find no router.
+	return z.waitRouterOnline(ctx)
+}
+
+// waitRouterOnline waits until the process's edge router is online at its controller.
+func (z *Ziti) waitRouterOnline(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, zitiReadyTimeout)
+	defer cancel()
+	for !z.routerOnline(ctx) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ziti's router %s not online: %w; log %s ends:\n%s", z.routerName(), ctx.Err(), z.LogFile, z.LogTail(40))
+		case <-z.exited:
+			return fmt.Errorf("ziti quickstart exited before its router was online (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.LogTail(40))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // start runs quickstart and waits until it is ready, appending to the log.
