@@ -196,18 +196,7 @@ func (z *Ziti) tuneRouter(ctx context.Context, restart []string) error {
 
 // waitRouterOnline waits until the process's edge router is online at its controller.
 func (z *Ziti) waitRouterOnline(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, zitiReadyTimeout)
-	defer cancel()
-	for !z.routerOnline(ctx) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("ziti's router %s not online: %w; log %s ends:\n%s", z.routerName(), ctx.Err(), z.LogFile, z.LogTail(40))
-		case <-z.exited:
-			return fmt.Errorf("ziti quickstart exited before its router was online (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.LogTail(40))
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return nil
+	return z.poll(ctx, "with its router online", func() bool { return z.routerOnline(ctx) })
 }
 
 // start runs quickstart and waits until it is ready, appending to the log.
@@ -251,23 +240,33 @@ func (z *Ziti) start(ctx context.Context) error {
 // waitReady waits for quickstart's ready line, or for its router to be online, which does not
 // depend on the wording of a log line.
 func (z *Ziti) waitReady(ctx context.Context, logFrom int64) error {
+	n := 0
+	return z.poll(ctx, "ready", func() bool {
+		n++
+		if b, err := os.ReadFile(z.LogFile); err == nil && int64(len(b)) > logFrom && bytes.Contains(b[logFrom:], []byte(zitiReadyLine)) {
+			return true
+		}
+		return n%8 == 0 && z.routerOnline(ctx)
+	})
+}
+
+// poll asks done every 250 ms until it holds, within ctx and zitiReadyTimeout, and fails
+// with the end of the log if the process exits first. what says what done waits for.
+func (z *Ziti) poll(ctx context.Context, what string, done func() bool) error {
 	deadline := time.NewTimer(zitiReadyTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for n := 1; ; n++ {
+	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for ziti quickstart: %w; log %s ends:\n%s", ctx.Err(), z.LogFile, z.LogTail(40))
+			return fmt.Errorf("waiting for ziti quickstart to be %s: %w; log %s ends:\n%s", what, ctx.Err(), z.LogFile, z.LogTail(40))
 		case <-z.exited:
-			return fmt.Errorf("ziti quickstart exited before it was ready (%v); log %s ends:\n%s", z.waitErr, z.LogFile, z.LogTail(40))
+			return fmt.Errorf("ziti quickstart exited before it was %s (%v); log %s ends:\n%s", what, z.waitErr, z.LogFile, z.LogTail(40))
 		case <-deadline.C:
-			return fmt.Errorf("ziti quickstart not ready after %s; log %s ends:\n%s", zitiReadyTimeout, z.LogFile, z.LogTail(40))
+			return fmt.Errorf("ziti quickstart not %s after %s; log %s ends:\n%s", what, zitiReadyTimeout, z.LogFile, z.LogTail(40))
 		case <-tick.C:
-			if b, err := os.ReadFile(z.LogFile); err == nil && int64(len(b)) > logFrom && bytes.Contains(b[logFrom:], []byte(zitiReadyLine)) {
-				return nil
-			}
-			if n%8 == 0 && z.routerOnline(ctx) {
+			if done() {
 				return nil
 			}
 		}
