@@ -296,7 +296,7 @@ func TestLsPages(t *testing.T) {
 		return got
 	}
 	first := mustCLI(t, home, "ls", "--limit", "2")
-	more := regexp.MustCompile(`More: portico ls --limit 2 --cursor (\S+)`).FindStringSubmatch(first)
+	more := regexp.MustCompile(`More: portico ls --cursor (\S+) --limit 2`).FindStringSubmatch(first)
 	if got := rows(first); len(got) != 2 || more == nil {
 		t.Fatalf("ls --limit 2 listed %v and no next page:\n%s", got, first)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -371,7 +372,11 @@ command that prints the next page.`,
 				return err
 			}
 			if next != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "More: portico ls --limit %d --cursor %s\n", max(limit, len(shares)), next)
+				more := "portico ls --cursor " + next
+				if limit > 0 {
+					more += " --limit " + strconv.Itoa(limit)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "More:", more)
 			}
 			return nil
 		},
